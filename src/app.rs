@@ -1,0 +1,91 @@
+//! Builds the shared state and the router; used by `main` and by the tests alike.
+
+use std::sync::Arc;
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{wechat::WechatLogin, TokenKeys},
+    clock::{SharedClock, SystemClock},
+    config::Config,
+    db,
+    graphql::{self, FenhongSchema},
+    http,
+    rules::scene::SceneSigner,
+    services,
+};
+
+/// What every request may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub tokens: TokenKeys,
+    pub scenes: SceneSigner,
+    pub wechat: WechatLogin,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A ready gateway: its state, its schema and its router.
+#[derive(Clone)]
+pub struct Fenhong {
+    pub state: AppState,
+    pub schema: FenhongSchema,
+}
+
+impl Fenhong {
+    /// Connects, migrates, bootstraps the platform account and builds the schema.
+    pub async fn start(config: Config, clock: Option<SharedClock>) -> anyhow::Result<Self> {
+        config.validate()?;
+        let db = db::connect(&config.database_url).await?;
+        db::migrate(&db).await?;
+        Self::with_database(config, db, clock).await
+    }
+
+    /// As [`Fenhong::start`], on a database that is already connected and migrated.
+    pub async fn with_database(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Option<SharedClock>,
+    ) -> anyhow::Result<Self> {
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => services::platform::development_secret(&db).await?,
+        };
+        if let Some(password) = &config.admin_password {
+            services::platform::bootstrap_admin(&db, password, clock.now()).await?;
+        }
+        let wechat = WechatLogin::new(config.wechat.clone())?;
+        if wechat.is_development() {
+            tracing::warn!(
+                "development login mode: WECHAT_APPID is not set, so loginWithWechat accepts \
+                 any code and logs in as openid dev-<code>"
+            );
+        }
+        let state = AppState(Arc::new(Inner {
+            tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl),
+            scenes: SceneSigner::new(secret.as_bytes()),
+            wechat,
+            db,
+            clock,
+            config,
+        }));
+        let schema = graphql::build_schema(state.clone());
+        Ok(Self { state, schema })
+    }
+
+    pub fn router(&self) -> Router {
+        http::router(self.clone())
+    }
+}

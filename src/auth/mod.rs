@@ -1,0 +1,161 @@
+//! Who is calling: tokens, roles, passwords and the WeChat login.
+
+mod password;
+mod token;
+pub mod wechat;
+
+pub use password::{hash_password, verify_password};
+pub use token::{Claims, TokenError, TokenKeys};
+
+use crate::error::{AppError, AppResult};
+
+/// A staff member's role at one merchant, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+pub enum StaffRole {
+    Owner,
+    Manager,
+    Cashier,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "OWNER",
+            Self::Manager => "MANAGER",
+            Self::Cashier => "CASHIER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "OWNER" => Some(Self::Owner),
+            "MANAGER" => Some(Self::Manager),
+            "CASHIER" => Some(Self::Cashier),
+            _ => None,
+        }
+    }
+
+    /// Whether this role may do what `needed` may (an owner may do a cashier's work).
+    pub fn covers(self, needed: StaffRole) -> bool {
+        self <= needed
+    }
+}
+
+/// The caller of a request, from its bearer token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    /// A bearer token was sent but is expired (`expired`) or invalid: the caller is told why
+    /// when an operation needs a login; public operations still work.
+    Rejected {
+        expired: bool,
+    },
+    Admin {
+        admin_id: i64,
+    },
+    Staff {
+        staff_id: i64,
+        merchant_id: i64,
+        role: StaffRole,
+    },
+    Shopper {
+        user_id: i64,
+    },
+}
+
+impl Principal {
+    fn require_login(&self) -> AppResult<()> {
+        match self {
+            Self::Anonymous => Err(AppError::unauthenticated("log in first")),
+            Self::Rejected { expired: true } => Err(AppError::unauthenticated(
+                "your login has expired; log in again",
+            )),
+            Self::Rejected { expired: false } => Err(AppError::unauthenticated(
+                "the token is invalid; log in again",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn require_authenticated(&self) -> AppResult<()> {
+        self.require_login()
+    }
+
+    pub fn require_admin(&self) -> AppResult<()> {
+        self.require_login()?;
+        match self {
+            Self::Admin { .. } => Ok(()),
+            _ => Err(AppError::forbidden(
+                "only a platform administrator may do this",
+            )),
+        }
+    }
+
+    pub fn require_shopper(&self) -> AppResult<i64> {
+        self.require_login()?;
+        match self {
+            Self::Shopper { user_id } => Ok(*user_id),
+            _ => Err(AppError::forbidden("only a shopper may do this")),
+        }
+    }
+
+    /// A staff member of `merchant_id` whose role covers `needed`.
+    pub fn require_staff(&self, merchant_id: i64, needed: StaffRole) -> AppResult<i64> {
+        self.require_login()?;
+        match self {
+            Self::Staff {
+                staff_id,
+                merchant_id: own,
+                role,
+            } if *own == merchant_id => {
+                if role.covers(needed) {
+                    Ok(*staff_id)
+                } else {
+                    Err(AppError::forbidden(format!(
+                        "this needs the {} role or higher",
+                        needed.as_str()
+                    )))
+                }
+            }
+            _ => Err(AppError::forbidden("you are not staff of this merchant")),
+        }
+    }
+
+    /// Staff of `merchant_id` (any role) or a platform administrator.
+    pub fn can_see_merchant_internals(&self, merchant_id: i64) -> bool {
+        match self {
+            Self::Admin { .. } => true,
+            Self::Staff {
+                merchant_id: own, ..
+            } => *own == merchant_id,
+            _ => false,
+        }
+    }
+}
+
+impl TokenKeys {
+    /// The caller of a request carrying `Authorization: Bearer <token>` (or none).
+    pub fn principal_of_bearer(
+        &self,
+        header: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Principal {
+        let Some(value) = header else {
+            return Principal::Anonymous;
+        };
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .unwrap_or(value)
+            .trim();
+        if token.is_empty() {
+            return Principal::Anonymous;
+        }
+        match self.verify(token, now) {
+            Ok(principal) => principal,
+            Err(err) => Principal::Rejected {
+                expired: err == TokenError::Expired,
+            },
+        }
+    }
+}

@@ -1,0 +1,114 @@
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{Principal, StaffRole};
+use crate::error::{AppError, AppResult};
+
+const ISSUER: &str = "fenhong";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Expired,
+    Invalid,
+}
+
+/// The claims of a Fenhong token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// `admin:<id>`, `staff:<id>` or `user:<id>`.
+    pub sub: String,
+    /// The merchant a staff token is scoped to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<i64>,
+    /// The staff role: `OWNER`, `MANAGER` or `CASHIER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Signs and checks HS256 tokens with one secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: chrono::Duration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], ttl: std::time::Duration) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7)),
+        }
+    }
+
+    pub fn issue(&self, who: Principal, now: DateTime<Utc>) -> AppResult<(String, DateTime<Utc>)> {
+        let expires_at = now + self.ttl;
+        let (sub, mid, role) = match who {
+            Principal::Anonymous | Principal::Rejected { .. } => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "no token for anonymous"
+                )))
+            }
+            Principal::Admin { admin_id } => (format!("admin:{admin_id}"), None, None),
+            Principal::Staff {
+                staff_id,
+                merchant_id,
+                role,
+            } => (
+                format!("staff:{staff_id}"),
+                Some(merchant_id),
+                Some(role.as_str().to_owned()),
+            ),
+            Principal::Shopper { user_id } => (format!("user:{user_id}"), None, None),
+        };
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub,
+            mid,
+            role,
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        self.sign(&claims).map(|token| (token, expires_at))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> AppResult<String> {
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|e| AppError::Internal(e.into()))
+    }
+
+    /// Checks the signature and expiry (against `now`, the service clock) of a token.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false; // checked below against the service clock
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let claims = decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        principal_of(&claims).ok_or(TokenError::Invalid)
+    }
+}
+
+fn principal_of(claims: &Claims) -> Option<Principal> {
+    let (kind, id) = claims.sub.split_once(':')?;
+    let id: i64 = id.parse().ok()?;
+    match kind {
+        "admin" => Some(Principal::Admin { admin_id: id }),
+        "user" => Some(Principal::Shopper { user_id: id }),
+        "staff" => Some(Principal::Staff {
+            staff_id: id,
+            merchant_id: claims.mid?,
+            role: StaffRole::parse(claims.role.as_deref()?)?,
+        }),
+        _ => None,
+    }
+}

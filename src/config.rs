@@ -1,0 +1,126 @@
+//! Every setting, read from the environment, with defaults that run on a laptop.
+
+use std::{env, time::Duration};
+
+use anyhow::{bail, Context};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://fenhong.db?mode=rwc";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug)]
+pub struct WechatConfig {
+    pub appid: String,
+    pub secret: String,
+    pub api_base: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub bind: String,
+    /// Base of the links printed in QR codes (what a phone opens when it scans one).
+    pub public_url: String,
+    pub admin_password: Option<String>,
+    pub jwt_secret: Option<String>,
+    /// `None`: development login mode (any code logs in as `dev-<code>`).
+    pub wechat: Option<WechatConfig>,
+    pub token_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+}
+
+impl Config {
+    /// Reads the configuration of API.md "Running it" (plus the limits, which have defaults).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let environment = match var("FENHONG_ENV").as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => bail!("FENHONG_ENV must be development or production, not {other:?}"),
+        };
+        let bind = var("FENHONG_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let wechat = match var("WECHAT_APPID") {
+            Some(appid) => Some(WechatConfig {
+                appid,
+                secret: var("WECHAT_SECRET")
+                    .context("WECHAT_SECRET is required with WECHAT_APPID")?,
+                api_base: var("WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_WECHAT_API_BASE.into()),
+            }),
+            None => None,
+        };
+        let config = Self {
+            environment,
+            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            redis_url: var("REDIS_URL"),
+            public_url: var("FENHONG_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
+            bind,
+            admin_password: var("FENHONG_ADMIN_PASSWORD"),
+            jwt_secret: var("JWT_SECRET"),
+            wechat,
+            token_ttl: Duration::from_secs(parse_or(var("FENHONG_TOKEN_TTL_SECS"), 7 * 24 * 3600)?),
+            max_body_bytes: parse_or(var("FENHONG_MAX_BODY_BYTES"), 64 * 1024)?,
+            max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 12)?,
+            max_query_complexity: parse_or(var("FENHONG_MAX_QUERY_COMPLEXITY"), 500)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Settings for a test or a local tool: development mode, embedded defaults.
+    pub fn development(database_url: impl Into<String>) -> Self {
+        Self {
+            environment: Environment::Development,
+            database_url: database_url.into(),
+            redis_url: None,
+            bind: DEFAULT_BIND.into(),
+            public_url: format!("http://{DEFAULT_BIND}"),
+            admin_password: None,
+            jwt_secret: None,
+            wechat: None,
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_body_bytes: 64 * 1024,
+            max_query_depth: 12,
+            max_query_complexity: 500,
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.is_production() {
+            match &self.jwt_secret {
+                None => bail!("JWT_SECRET is required when FENHONG_ENV=production"),
+                Some(s) if s.len() < 32 => bail!("JWT_SECRET must be at least 32 characters"),
+                Some(_) => {}
+            }
+            if self.wechat.is_none() {
+                bail!("WECHAT_APPID and WECHAT_SECRET are required when FENHONG_ENV=production");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(value: Option<String>, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid number {v:?}: {e}")),
+    }
+}

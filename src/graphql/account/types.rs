@@ -1,0 +1,86 @@
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::{staff, user};
+
+use crate::{
+    auth::{Principal, StaffRole},
+    graphql::{context::ContextExt, membership::types::Membership, merchant::types::Merchant},
+    services::{members, merchants},
+};
+
+/// A shopper.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn nickname(&self) -> Option<&str> {
+        self.0.nickname.as_deref()
+    }
+
+    /// The shopper's memberships. The shopper sees all of them; a merchant's staff only the
+    /// one at their merchant; anybody else none.
+    async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
+        let all = members::memberships_of_user(&ctx.app().db, self.0.id).await?;
+        let visible = match ctx.principal() {
+            Principal::Shopper { user_id } if user_id == self.0.id => all,
+            Principal::Admin { .. } => all,
+            Principal::Staff { merchant_id, .. } => all
+                .into_iter()
+                .filter(|m| m.merchant_id == merchant_id)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(visible.into_iter().map(Membership::from).collect())
+    }
+}
+
+/// A merchant's staff account.
+pub struct Staff(pub staff::Model);
+
+#[Object]
+impl Staff {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    async fn role(&self) -> StaffRole {
+        StaffRole::parse(&self.0.role).unwrap_or(StaffRole::Cashier)
+    }
+
+    async fn merchant(&self, ctx: &Context<'_>) -> Result<Option<Merchant>> {
+        let found = merchants::find_merchant(&ctx.app().db, self.0.merchant_id).await?;
+        Ok(Some(Merchant(found)))
+    }
+}
+
+/// A token and who it is for (`user` for a shopper, `staff` for staff; neither for the
+/// platform administrator).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct AuthPayload {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub user: Option<user::Model>,
+    #[graphql(skip)]
+    pub staff: Option<staff::Model>,
+}
+
+#[ComplexObject]
+impl AuthPayload {
+    async fn user(&self) -> Option<User> {
+        self.user.clone().map(User)
+    }
+
+    async fn staff(&self) -> Option<Staff> {
+        self.staff.clone().map(Staff)
+    }
+}

@@ -1,0 +1,53 @@
+//! What a resolver knows about its request.
+
+use async_graphql::Context;
+use chrono::{DateTime, Utc};
+
+use crate::{auth::Principal, AppState};
+
+pub trait ContextExt {
+    fn app(&self) -> &AppState;
+    fn principal(&self) -> Principal;
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl ContextExt for Context<'_> {
+    fn app(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn principal(&self) -> Principal {
+        self.data_opt::<Principal>()
+            .copied()
+            .unwrap_or(Principal::Anonymous)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.app().clock.now()
+    }
+}
+
+/// Authorization helpers that read an id argument: a missing login is reported before a
+/// malformed id, so an anonymous caller learns nothing about ids.
+pub trait Guard {
+    /// The merchant id, if the caller is its staff with at least `needed`.
+    fn staff_of(
+        &self,
+        merchant_id: &async_graphql::ID,
+        needed: crate::auth::StaffRole,
+    ) -> crate::error::AppResult<i64>;
+}
+
+impl Guard for Context<'_> {
+    fn staff_of(
+        &self,
+        merchant_id: &async_graphql::ID,
+        needed: crate::auth::StaffRole,
+    ) -> crate::error::AppResult<i64> {
+        let principal = self.principal();
+        principal.require_authenticated()?;
+        let merchant_id = crate::services::parse_id(merchant_id, "merchant")?;
+        principal.require_staff(merchant_id, needed)?;
+        Ok(merchant_id)
+    }
+}

@@ -1,0 +1,100 @@
+use async_graphql::{Context, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use entity::{membership, user};
+use sea_orm::EntityTrait;
+
+use crate::{
+    error::AppError,
+    graphql::{
+        account::types::User,
+        context::ContextExt,
+        merchant::types::{Merchant, QrCode, Store},
+    },
+    services::{members, merchants},
+};
+
+/// A shopper's membership of one merchant.
+pub struct Membership {
+    pub model: membership::Model,
+    pub just_joined: bool,
+}
+
+impl From<membership::Model> for Membership {
+    fn from(model: membership::Model) -> Self {
+        Self {
+            model,
+            just_joined: false,
+        }
+    }
+}
+
+async fn load_user(ctx: &Context<'_>, id: i64) -> Result<User> {
+    let found = user::Entity::find_by_id(id)
+        .one(&ctx.app().db)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound("user"))?;
+    Ok(User(found))
+}
+
+#[Object]
+impl Membership {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
+    async fn merchant(&self, ctx: &Context<'_>) -> Result<Merchant> {
+        Ok(Merchant(
+            merchants::find_merchant(&ctx.app().db, self.model.merchant_id).await?,
+        ))
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        load_user(ctx, self.model.user_id).await
+    }
+
+    /// The store the shopper joined at (bound at the first join).
+    async fn store(&self, ctx: &Context<'_>) -> Result<Option<Store>> {
+        match self.model.store_id {
+            Some(id) => Ok(Some(Store(merchants::find_store(&ctx.app().db, id).await?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Who referred the shopper (bound at the first join).
+    async fn referrer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.model.referrer_id {
+            Some(id) => Ok(Some(load_user(ctx, id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn joined_at(&self) -> DateTime<Utc> {
+        self.model.joined_at
+    }
+
+    /// The code the shopper shows at the till.
+    async fn member_code(&self) -> &str {
+        &self.model.member_code
+    }
+
+    /// The shopper's personal code: friends who scan it join with this shopper as referrer.
+    async fn referral_code(&self, ctx: &Context<'_>) -> Result<QrCode> {
+        let code = members::referral_code_of(&ctx.app().db, &self.model).await?;
+        Ok(QrCode::of(ctx.app(), &code)?)
+    }
+
+    /// How many shoppers joined through this member's code.
+    async fn referral_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let count =
+            members::referral_count(&ctx.app().db, self.model.merchant_id, self.model.user_id)
+                .await?;
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// `true` only in the answer to the `joinByScene` that created this membership; a later
+    /// scan answers `false` and changed nothing.
+    async fn just_joined(&self) -> bool {
+        self.just_joined
+    }
+}

@@ -1,0 +1,69 @@
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
+use entity::{merchant, referral_code, store};
+
+use crate::{error::AppError, graphql::context::ContextExt, qr, services::merchants, AppState};
+
+pub struct Merchant(pub merchant::Model);
+
+#[Object]
+impl Merchant {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
+        let stores = merchants::stores_of(&ctx.app().db, self.0.id).await?;
+        Ok(stores.into_iter().map(Store).collect())
+    }
+}
+
+pub struct Store(pub store::Model);
+
+#[Object]
+impl Store {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The store's own code to print at the counter (the merchant's staff only).
+    async fn qr_code(&self, ctx: &Context<'_>) -> Result<QrCode> {
+        if !ctx
+            .principal()
+            .can_see_merchant_internals(self.0.merchant_id)
+        {
+            return Err(
+                AppError::forbidden("only the merchant's staff may print store codes").into(),
+            );
+        }
+        let code = merchants::store_code(&ctx.app().db, self.0.id).await?;
+        Ok(QrCode::of(ctx.app(), &code)?)
+    }
+}
+
+/// A scannable code: `scene` for the mini-program code (WeChat's `getUnlimited` takes scene
+/// and page), `svg` a QR code of the same scene as a link for any phone camera.
+#[derive(SimpleObject)]
+pub struct QrCode {
+    pub scene: String,
+    pub page: String,
+    pub svg: String,
+}
+
+impl QrCode {
+    pub fn of(app: &AppState, code: &referral_code::Model) -> Result<Self, AppError> {
+        let link = qr::join_link(&app.config.public_url, &code.scene);
+        Ok(Self {
+            scene: code.scene.clone(),
+            page: qr::JOIN_PAGE.into(),
+            svg: qr::svg(&link)?,
+        })
+    }
+}

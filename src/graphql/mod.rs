@@ -1,0 +1,47 @@
+//! The GraphQL schema: per-domain roots merged here, resolvers that call services.
+
+pub mod account;
+pub mod context;
+pub mod membership;
+pub mod merchant;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    account::query::AccountQuery,
+    merchant::query::MerchantQuery,
+    membership::query::MembershipQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    account::mutation::AccountMutation,
+    merchant::mutation::MerchantMutation,
+    membership::mutation::MembershipMutation,
+);
+
+pub type FenhongSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema with its limits; introspection is off in production.
+pub fn build_schema(state: AppState) -> FenhongSchema {
+    let config = &state.config;
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(16);
+    if config.is_production() {
+        builder = builder.disable_introspection();
+    }
+    builder.data(state).finish()
+}
+
+/// The SDL clients are written against (`fenhong print-schema`, committed as schema.graphql).
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}

@@ -1,0 +1,15 @@
+//! Fenhong: the GraphQL gateway of mini-program stores' reward programs.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod qr;
+pub mod rules;
+pub mod services;
+
+pub use app::{AppState, Fenhong};

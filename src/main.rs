@@ -1,0 +1,92 @@
+use clap::{Parser, Subcommand};
+use fenhong::{config::Config, db, Fenhong};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(
+    name = "fenhong",
+    version,
+    about = "The reward-program gateway of mini-program stores"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations and serve GraphQL (the default).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) that clients are written against.
+    PrintSchema,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::PrintSchema => {
+            print!("{}", fenhong::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            init_logging(&config);
+            let db = db::connect(&config.database_url).await?;
+            db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Serve => serve().await,
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    init_logging(&config);
+    let bind = config.bind.clone();
+    let app = Fenhong::start(config, None).await?;
+    let listener = TcpListener::bind(&bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.is_production() {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C: in-flight requests finish, new connections are refused.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

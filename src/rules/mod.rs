@@ -1,0 +1,5 @@
+//! The rules of the product as plain functions over plain values: no database, no clock, no
+//! network. Services feed them what they read and write what they return.
+
+pub mod referral;
+pub mod scene;

@@ -1,0 +1,30 @@
+//! Use-cases. Each takes a connection (or opens one transaction) and calls the rules.
+
+pub mod accounts;
+pub mod members;
+pub mod merchants;
+pub mod platform;
+
+use crate::error::{AppError, AppResult};
+
+/// Parses an opaque GraphQL id into the row id it stands for.
+pub fn parse_id(id: &str, what: &'static str) -> AppResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::invalid(format!("{id:?} is not a valid {what} id")))
+}
+
+/// Trims a display name and checks its length.
+pub fn clean_name(name: &str, what: &str, max: usize) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid(format!("the {what} must not be empty")));
+    }
+    if name.chars().count() > max {
+        return Err(AppError::invalid(format!(
+            "the {what} is longer than {max} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
