@@ -69,7 +69,7 @@ impl Config {
             wechat,
             token_ttl: Duration::from_secs(parse_or(var("FENHONG_TOKEN_TTL_SECS"), 7 * 24 * 3600)?),
             max_body_bytes: parse_or(var("FENHONG_MAX_BODY_BYTES"), 64 * 1024)?,
-            max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 12)?,
+            max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 16)?,
             max_query_complexity: parse_or(var("FENHONG_MAX_QUERY_COMPLEXITY"), 500)?,
         };
         config.validate()?;
@@ -89,7 +89,7 @@ impl Config {
             wechat: None,
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             max_body_bytes: 64 * 1024,
-            max_query_depth: 12,
+            max_query_depth: 16,
             max_query_complexity: 500,
         }
     }

@@ -1,0 +1,12 @@
+//! Integration tests through the real router, on SQLite by default and on PostgreSQL when
+//! `DATABASE_URL` points at one.
+
+mod helpers;
+
+mod auth;
+mod joining;
+mod limits;
+mod roles;
+mod schema_sync;
+mod walkthrough;
+mod wechat;
