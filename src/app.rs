@@ -85,6 +85,26 @@ impl Fenhong {
         Ok(Self { state, schema })
     }
 
+    /// Starts the clock-driven work (auto-completion, point expiry) every
+    /// `sweep_interval`. Safe to run on every instance at once.
+    pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.config.sweep_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match services::sweeps::run_once(&state.db, state.clock.now()).await {
+                    Ok(report) if report != Default::default() => {
+                        tracing::info!(?report, "background sweep")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = ?err, "background sweep failed"),
+                }
+            }
+        })
+    }
+
     pub fn router(&self) -> Router {
         http::router(self.clone())
     }

@@ -37,6 +37,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
+    /// How often auto-completion and point expiry run.
+    pub sweep_interval: Duration,
 }
 
 impl Config {
@@ -71,6 +73,9 @@ impl Config {
             max_body_bytes: parse_or(var("FENHONG_MAX_BODY_BYTES"), 64 * 1024)?,
             max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 16)?,
             max_query_complexity: parse_or(var("FENHONG_MAX_QUERY_COMPLEXITY"), 500)?,
+            sweep_interval: Duration::from_secs(
+                parse_or(var("FENHONG_SWEEP_INTERVAL_SECS"), 60)?.max(1),
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -91,6 +96,7 @@ impl Config {
             max_body_bytes: 64 * 1024,
             max_query_depth: 16,
             max_query_complexity: 500,
+            sweep_interval: Duration::from_secs(60),
         }
     }
 

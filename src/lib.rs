@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod ledger;
 pub mod qr;
 pub mod rules;
 pub mod services;

@@ -21,6 +21,9 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) that clients are written against.
     PrintSchema,
+    /// Check the ledger: balanced transactions, cached balances, nothing negative.
+    /// Exits with status 1 if anything is wrong.
+    Audit,
 }
 
 #[tokio::main]
@@ -39,6 +42,21 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Audit => {
+            let config = Config::from_env()?;
+            init_logging(&config);
+            let db = db::connect(&config.database_url).await?;
+            db::migrate(&db).await?;
+            let report = fenhong::ledger::audit(&db).await?;
+            println!("{report}");
+            if report.is_clean() {
+                println!("ledger is clean");
+                Ok(())
+            } else {
+                println!("LEDGER HAS PROBLEMS");
+                std::process::exit(1);
+            }
+        }
         Command::Serve => serve().await,
     }
 }
@@ -48,11 +66,13 @@ async fn serve() -> anyhow::Result<()> {
     init_logging(&config);
     let bind = config.bind.clone();
     let app = Fenhong::start(config, None).await?;
+    let background = app.spawn_background();
     let listener = TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");
     axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    background.abort();
     tracing::info!("stopped");
     Ok(())
 }

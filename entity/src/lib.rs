@@ -1,10 +1,18 @@
 //! sea-orm entities: one module a table, nothing but the shape of the data.
 
+pub mod ledger_account;
+pub mod ledger_posting;
+pub mod ledger_transaction;
 pub mod membership;
 pub mod merchant;
+pub mod order;
 pub mod platform_admin;
 pub mod platform_setting;
+pub mod point_lot;
+pub mod point_lot_use;
+pub mod program_version;
 pub mod referral_code;
 pub mod staff;
 pub mod store;
 pub mod user;
+pub mod withdrawal;

@@ -121,6 +121,30 @@ impl Principal {
         }
     }
 
+    /// Staff (of whichever merchant) whose role covers `needed`: `(staff_id, merchant_id)`.
+    /// For operations on an object (an order, a withdrawal) that must then belong to that
+    /// merchant.
+    pub fn require_own_staff(&self, needed: StaffRole) -> AppResult<(i64, i64)> {
+        self.require_login()?;
+        match self {
+            Self::Staff {
+                staff_id,
+                merchant_id,
+                role,
+            } => {
+                if role.covers(needed) {
+                    Ok((*staff_id, *merchant_id))
+                } else {
+                    Err(AppError::forbidden(format!(
+                        "this needs the {} role or higher",
+                        needed.as_str()
+                    )))
+                }
+            }
+            _ => Err(AppError::forbidden("only a merchant's staff may do this")),
+        }
+    }
+
     /// Staff of `merchant_id` (any role) or a platform administrator.
     pub fn can_see_merchant_internals(&self, merchant_id: i64) -> bool {
         match self {

@@ -4,6 +4,9 @@ pub mod account;
 pub mod context;
 pub mod membership;
 pub mod merchant;
+pub mod orders;
+pub mod programs;
+pub mod wallet;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -14,6 +17,8 @@ pub struct Query(
     account::query::AccountQuery,
     merchant::query::MerchantQuery,
     membership::query::MembershipQuery,
+    orders::query::OrdersQuery,
+    wallet::query::WalletQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -21,6 +26,9 @@ pub struct Mutation(
     account::mutation::AccountMutation,
     merchant::mutation::MerchantMutation,
     membership::mutation::MembershipMutation,
+    programs::mutation::ProgramsMutation,
+    orders::mutation::OrdersMutation,
+    wallet::mutation::WalletMutation,
 );
 
 pub type FenhongSchema = Schema<Query, Mutation, EmptySubscription>;

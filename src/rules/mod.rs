@@ -1,5 +1,8 @@
 //! The rules of the product as plain functions over plain values: no database, no clock, no
 //! network. Services feed them what they read and write what they return.
 
+pub mod money;
+pub mod programs;
+pub mod rebate;
 pub mod referral;
 pub mod scene;

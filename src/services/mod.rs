@@ -1,9 +1,16 @@
 //! Use-cases. Each takes a connection (or opens one transaction) and calls the rules.
 
 pub mod accounts;
+pub mod completion;
 pub mod members;
 pub mod merchants;
+pub mod orders;
 pub mod platform;
+pub mod points;
+pub mod programs;
+pub mod sweeps;
+pub mod wallet;
+pub mod withdrawals;
 
 use crate::error::{AppError, AppResult};
 

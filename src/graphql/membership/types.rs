@@ -28,7 +28,7 @@ impl From<membership::Model> for Membership {
     }
 }
 
-async fn load_user(ctx: &Context<'_>, id: i64) -> Result<User> {
+pub async fn load_user(ctx: &Context<'_>, id: i64) -> Result<User> {
     let found = user::Entity::find_by_id(id)
         .one(&ctx.app().db)
         .await
@@ -90,6 +90,14 @@ impl Membership {
             members::referral_count(&ctx.app().db, self.model.merchant_id, self.model.user_id)
                 .await?;
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// What the shopper holds here.
+    async fn wallet(&self) -> crate::graphql::wallet::types::Wallet {
+        crate::graphql::wallet::types::Wallet {
+            merchant_id: self.model.merchant_id,
+            user_id: self.model.user_id,
+        }
     }
 
     /// `true` only in the answer to the `joinByScene` that created this membership; a later

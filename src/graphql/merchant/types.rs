@@ -15,6 +15,16 @@ impl Merchant {
         &self.0.name
     }
 
+    /// The programs in force (`null` until the merchant configures them); public, so
+    /// shoppers see the rules they are under.
+    async fn programs(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::programs::types::Programs>> {
+        let current = crate::services::programs::current(&ctx.app().db, self.0.id).await?;
+        Ok((current.version > 0).then(|| current.into()))
+    }
+
     async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
         let stores = merchants::stores_of(&ctx.app().db, self.0.id).await?;
         Ok(stores.into_iter().map(Store).collect())

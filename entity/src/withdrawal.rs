@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+/// A shopper's request to take cash out; `status` is `PENDING`, `APPROVED` or `REJECTED`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "withdrawals")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub merchant_id: i64,
+    pub user_id: i64,
+    pub amount: i64,
+    pub fee: i64,
+    pub status: String,
+    pub note: Option<String>,
+    pub reviewed_by: Option<i64>,
+    pub created_at: DateTimeUtc,
+    pub reviewed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,170 @@
+use async_graphql::{
+    connection::{Connection, Edge},
+    Context, Enum, Object, Result, SimpleObject, ID,
+};
+use chrono::{DateTime, Utc};
+use entity::withdrawal;
+use rust_decimal::Decimal;
+
+use crate::{
+    graphql::{
+        account::types::User, context::ContextExt, membership::query::page_args,
+        membership::types::load_user, orders::types::Unit,
+    },
+    rules::money,
+    services::wallet,
+};
+
+/// What a shopper holds at one merchant.
+pub struct Wallet {
+    pub merchant_id: i64,
+    pub user_id: i64,
+}
+
+#[Object]
+impl Wallet {
+    /// Cash that can be withdrawn.
+    async fn cash(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(
+            wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
+                .await?
+                .cash,
+        )
+    }
+
+    /// Cash held for withdrawals awaiting review.
+    async fn cash_on_hold(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(
+            wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
+                .await?
+                .cash_on_hold,
+        )
+    }
+
+    /// Rebate points.
+    async fn points(&self, ctx: &Context<'_>) -> Result<i32> {
+        let points = wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
+            .await?
+            .points;
+        Ok(i32::try_from(points).unwrap_or(i32::MAX))
+    }
+
+    /// Every movement of the shopper's balances here, newest first.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, LedgerEntry>> {
+        let (first, after) = page_args(first, after)?;
+        let mut rows = wallet::history(
+            &ctx.app().db,
+            self.merchant_id,
+            self.user_id,
+            after,
+            first + 1,
+        )
+        .await?;
+        let has_next = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(rows.into_iter().map(|entry| {
+            let unit = money::Unit::parse(&entry.posting.unit).unwrap_or(money::Unit::Cny);
+            Edge::new(
+                entry.posting.id.to_string(),
+                LedgerEntry {
+                    id: ID(entry.posting.id.to_string()),
+                    at: entry.posting.created_at,
+                    unit: unit.into(),
+                    amount: unit.from_minor(entry.posting.amount),
+                    kind: entry.posting.kind,
+                    order_id: entry.posting.order_id.map(|id| ID(id.to_string())),
+                    memo: entry.memo,
+                    account: entry.account,
+                },
+            )
+        }));
+        Ok(connection)
+    }
+}
+
+/// One line of a shopper's history.
+#[derive(SimpleObject)]
+pub struct LedgerEntry {
+    pub id: ID,
+    pub at: DateTime<Utc>,
+    pub unit: Unit,
+    /// Signed: positive adds to the balance.
+    pub amount: Decimal,
+    /// What it was: REBATE_POINTS, POINTS_REDEEMED, POINTS_RESTORED, POINTS_EXPIRED,
+    /// WITHDRAWAL_HOLD, WITHDRAWAL_PAID, WITHDRAWAL_RETURNED, QUEUE_SHARE, REFERRAL, …
+    pub kind: String,
+    pub order_id: Option<ID>,
+    pub memo: Option<String>,
+    /// Which balance moved: CASH, CASH_ON_HOLD, POINTS or VA_POINTS.
+    pub account: String,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WithdrawalStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl WithdrawalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Approved => "APPROVED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+}
+
+pub struct Withdrawal(pub withdrawal::Model);
+
+#[Object]
+impl Withdrawal {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn amount(&self) -> Decimal {
+        money::Unit::Cny.from_minor(self.0.amount)
+    }
+
+    /// What the merchant keeps of the amount.
+    async fn fee(&self) -> Decimal {
+        money::Unit::Cny.from_minor(self.0.fee)
+    }
+
+    /// What the shopper receives when approved.
+    async fn net(&self) -> Decimal {
+        money::Unit::Cny.from_minor(self.0.amount - self.0.fee)
+    }
+
+    async fn status(&self) -> WithdrawalStatus {
+        match self.0.status.as_str() {
+            "APPROVED" => WithdrawalStatus::Approved,
+            "REJECTED" => WithdrawalStatus::Rejected,
+            _ => WithdrawalStatus::Pending,
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reviewed_at
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        load_user(ctx, self.0.user_id).await
+    }
+}

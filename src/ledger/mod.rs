@@ -1,0 +1,308 @@
+//! The double-entry ledger: accounts, balanced transactions of postings, balances.
+//!
+//! Every movement of value is one [`post`]: postings that sum to zero per unit, each on an
+//! account, each naming its kind, the transaction naming its cause. Account balances are a
+//! cache of their postings updated in the same database transaction; an account that may
+//! not go negative is updated only where the result stays at or above zero (and a CHECK
+//! constraint backs that up), so concurrent spends of one balance cannot both succeed.
+
+mod audit;
+
+pub use audit::{audit, AuditReport};
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use entity::{ledger_account, ledger_posting, ledger_transaction};
+use rust_decimal::Decimal;
+use sea_orm::{
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+};
+
+use crate::{
+    error::{AppError, AppResult},
+    rules::money::Unit,
+};
+
+/// Whose account it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Owner {
+    Shopper(i64),
+    Merchant,
+}
+
+impl Owner {
+    fn key(self) -> (&'static str, i64) {
+        match self {
+            Self::Shopper(user_id) => ("USER", user_id),
+            Self::Merchant => ("MERCHANT", 0),
+        }
+    }
+}
+
+/// What an account holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AccountKind {
+    /// A shopper's spendable cash.
+    Cash,
+    /// A shopper's cash held for a pending withdrawal.
+    CashOnHold,
+    /// A shopper's rebate points.
+    Points,
+    /// A shopper's value-added points.
+    VaPoints,
+    /// The merchant's funding of cash rewards (goes negative by what it has paid out).
+    RewardFunding,
+    /// The merchant's issue of rebate points (negative by the points outstanding).
+    PointsIssuance,
+    /// Cash paid out to shoppers by approved withdrawals.
+    WithdrawalPayout,
+    /// Withdrawal fees the merchant keeps.
+    FeeIncome,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cash => "CASH",
+            Self::CashOnHold => "CASH_ON_HOLD",
+            Self::Points => "POINTS",
+            Self::VaPoints => "VA_POINTS",
+            Self::RewardFunding => "REWARD_FUNDING",
+            Self::PointsIssuance => "POINTS_ISSUANCE",
+            Self::WithdrawalPayout => "WITHDRAWAL_PAYOUT",
+            Self::FeeIncome => "FEE_INCOME",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Self::Points | Self::PointsIssuance => Unit::Points,
+            Self::VaPoints => Unit::VaPoints,
+            _ => Unit::Cny,
+        }
+    }
+
+    /// Shoppers' balances never go below zero.
+    pub fn non_negative(self) -> bool {
+        matches!(
+            self,
+            Self::Cash | Self::CashOnHold | Self::Points | Self::VaPoints
+        )
+    }
+}
+
+/// One line of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Posting {
+    pub owner: Owner,
+    pub account: AccountKind,
+    /// Signed, in the account's unit: positive adds to the balance.
+    pub amount: Decimal,
+    /// What the line is, as shoppers see it in their history (`REBATE_POINTS`, …).
+    pub kind: &'static str,
+}
+
+impl Posting {
+    pub fn new(owner: Owner, account: AccountKind, amount: Decimal, kind: &'static str) -> Self {
+        Self {
+            owner,
+            account,
+            amount,
+            kind,
+        }
+    }
+}
+
+/// Why a transaction happened.
+#[derive(Clone, Debug, Default)]
+pub struct Cause {
+    pub kind: &'static str,
+    pub order_id: Option<i64>,
+    pub withdrawal_id: Option<i64>,
+    pub memo: Option<String>,
+}
+
+impl Cause {
+    pub fn order(kind: &'static str, order_id: i64) -> Self {
+        Self {
+            kind,
+            order_id: Some(order_id),
+            ..Default::default()
+        }
+    }
+
+    pub fn withdrawal(kind: &'static str, withdrawal_id: i64) -> Self {
+        Self {
+            kind,
+            withdrawal_id: Some(withdrawal_id),
+            ..Default::default()
+        }
+    }
+}
+
+/// The account's id, creating the account on first use.
+pub async fn account_id(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    owner: Owner,
+    kind: AccountKind,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let (owner_kind, owner_id) = owner.key();
+    let find = || {
+        ledger_account::Entity::find()
+            .filter(ledger_account::Column::MerchantId.eq(merchant_id))
+            .filter(ledger_account::Column::OwnerKind.eq(owner_kind))
+            .filter(ledger_account::Column::OwnerId.eq(owner_id))
+            .filter(ledger_account::Column::Kind.eq(kind.as_str()))
+    };
+    if let Some(found) = find().one(db).await? {
+        return Ok(found.id);
+    }
+    ledger_account::Entity::insert(ledger_account::ActiveModel {
+        merchant_id: Set(merchant_id),
+        owner_kind: Set(owner_kind.into()),
+        owner_id: Set(owner_id),
+        kind: Set(kind.as_str().into()),
+        unit: Set(kind.unit().as_str().into()),
+        balance: Set(0),
+        non_negative: Set(kind.non_negative()),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    let found = find()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("ledger account vanished")))?;
+    Ok(found.id)
+}
+
+/// The balance of an account (zero if it was never used).
+pub async fn balance(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    owner: Owner,
+    kind: AccountKind,
+) -> AppResult<Decimal> {
+    let (owner_kind, owner_id) = owner.key();
+    let found = ledger_account::Entity::find()
+        .filter(ledger_account::Column::MerchantId.eq(merchant_id))
+        .filter(ledger_account::Column::OwnerKind.eq(owner_kind))
+        .filter(ledger_account::Column::OwnerId.eq(owner_id))
+        .filter(ledger_account::Column::Kind.eq(kind.as_str()))
+        .one(db)
+        .await?;
+    Ok(kind.unit().from_minor(found.map_or(0, |a| a.balance)))
+}
+
+/// Writes one balanced transaction. Fails with `INSUFFICIENT_FUNDS` (and writes nothing the
+/// caller's transaction keeps) if it would take a shopper's balance below zero.
+pub async fn post(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    cause: Cause,
+    postings: &[Posting],
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let lines: Vec<&Posting> = postings.iter().filter(|p| !p.amount.is_zero()).collect();
+    if lines.is_empty() {
+        return Ok(0);
+    }
+    let mut sums: BTreeMap<Unit, i64> = BTreeMap::new();
+    let mut minors = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let unit = line.account.unit();
+        let minor = unit.to_minor(line.amount).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "{} has more places than {}",
+                line.amount,
+                unit.as_str()
+            ))
+        })?;
+        *sums.entry(unit).or_default() += minor;
+        minors.push(minor);
+    }
+    if let Some((unit, sum)) = sums.iter().find(|(_, sum)| **sum != 0) {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "unbalanced {} transaction ({}): {} {}",
+            cause.kind,
+            unit.as_str(),
+            sum,
+            lines
+                .iter()
+                .map(|l| format!("{:?}", l))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+
+    // Balance changes per account, applied in account-id order so that concurrent
+    // transactions lock rows in one order and cannot deadlock.
+    let mut deltas: BTreeMap<i64, (i64, &Posting)> = BTreeMap::new();
+    let mut account_ids = Vec::with_capacity(lines.len());
+    for (line, minor) in lines.iter().zip(&minors) {
+        let id = account_id(db, merchant_id, line.owner, line.account, now).await?;
+        deltas.entry(id).or_insert((0, line)).0 += minor;
+        account_ids.push(id);
+    }
+    for (id, (delta, line)) in &deltas {
+        if *delta == 0 {
+            continue;
+        }
+        let updated = ledger_account::Entity::update_many()
+            .col_expr(
+                ledger_account::Column::Balance,
+                Expr::col(ledger_account::Column::Balance).add(*delta),
+            )
+            .filter(ledger_account::Column::Id.eq(*id))
+            .filter(
+                Condition::any()
+                    .add(Expr::expr(Expr::col(ledger_account::Column::Balance).add(*delta)).gte(0))
+                    .add(ledger_account::Column::NonNegative.eq(false)),
+            )
+            .exec(db)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Err(AppError::InsufficientFunds(match line.account {
+                AccountKind::Points => "not enough points".into(),
+                AccountKind::VaPoints => "not enough value-added points".into(),
+                _ => "not enough balance".into(),
+            }));
+        }
+    }
+
+    let transaction = ledger_transaction::Entity::insert(ledger_transaction::ActiveModel {
+        merchant_id: Set(merchant_id),
+        cause: Set(cause.kind.into()),
+        order_id: Set(cause.order_id),
+        withdrawal_id: Set(cause.withdrawal_id),
+        memo: Set(cause.memo.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?
+    .last_insert_id;
+    ledger_posting::Entity::insert_many(lines.iter().zip(minors).zip(account_ids).map(
+        |((line, minor), account_id)| ledger_posting::ActiveModel {
+            transaction_id: Set(transaction),
+            account_id: Set(account_id),
+            merchant_id: Set(merchant_id),
+            unit: Set(line.account.unit().as_str().into()),
+            amount: Set(minor),
+            kind: Set(line.kind.into()),
+            order_id: Set(cause.order_id),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    ))
+    .exec_without_returning(db)
+    .await?;
+    Ok(transaction)
+}

@@ -1,0 +1,343 @@
+//! Orders: recording (idempotently), completing (where rewards are made), refunding.
+
+use chrono::{DateTime, Utc};
+use entity::{membership, order};
+use rust_decimal::Decimal;
+use sea_orm::{
+    sea_query::OnConflict, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::{merchants, points, programs};
+use crate::{
+    error::{AppError, AppResult},
+    rules::{
+        money::{self, Unit},
+        rebate,
+    },
+};
+
+pub const PAID: &str = "PAID";
+pub const COMPLETED: &str = "COMPLETED";
+pub const REFUNDED: &str = "REFUNDED";
+
+/// What the till sends (`recordOrder`).
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    pub store_id: i64,
+    pub user_id: Option<i64>,
+    pub member_code: Option<String>,
+    pub amount: Decimal,
+    pub points_to_use: i64,
+    pub idempotency_key: String,
+    pub complete: bool,
+}
+
+pub async fn find_order(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    order_id: i64,
+) -> AppResult<order::Model> {
+    order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .filter(|o| o.merchant_id == merchant_id)
+        .ok_or(AppError::NotFound("order"))
+}
+
+async fn find_member(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    input: &NewOrder,
+) -> AppResult<membership::Model> {
+    let query = membership::Entity::find().filter(membership::Column::MerchantId.eq(merchant_id));
+    let query = match (&input.user_id, &input.member_code) {
+        (Some(user_id), None) => query.filter(membership::Column::UserId.eq(*user_id)),
+        (None, Some(code)) => query.filter(membership::Column::MemberCode.eq(code.trim())),
+        _ => {
+            return Err(AppError::invalid(
+                "give either userId or memberCode, not both",
+            ))
+        }
+    };
+    query
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member of this merchant"))
+}
+
+/// Records a purchase. The same idempotency key with the same content returns the first
+/// order; with other content it is a `CONFLICT`. With `complete`, it completes at once.
+pub async fn record_order(
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    staff_id: Option<i64>,
+    input: NewOrder,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
+    let amount = money::money(input.amount, "amount").map_err(AppError::InvalidInput)?;
+    let key = input.idempotency_key.trim().to_owned();
+    if key.is_empty() || key.len() > 64 {
+        return Err(AppError::invalid(
+            "idempotencyKey must be 1 to 64 characters",
+        ));
+    }
+    if input.points_to_use < 0 {
+        return Err(AppError::invalid("pointsToUse must not be negative"));
+    }
+    let store = merchants::find_store(db, input.store_id).await?;
+    if store.merchant_id != merchant_id {
+        return Err(AppError::NotFound("store"));
+    }
+    let member = find_member(db, merchant_id, &input).await?;
+    let fingerprint = format!(
+        "store={};user={};amount={};points={};complete={}",
+        store.id, member.user_id, amount, input.points_to_use, input.complete
+    );
+
+    let result = db
+        .transaction::<_, _, AppError>(|tx| {
+            Box::pin(async move {
+                let programs = programs::current(tx, merchant_id).await?;
+                let mut cash_paid = amount;
+                if input.points_to_use > 0 {
+                    let rules =
+                        programs.set.rebate.as_ref().ok_or_else(|| {
+                            AppError::invalid("this merchant does not take points")
+                        })?;
+                    let cap = rebate::max_points_usable(amount, rules);
+                    if input.points_to_use > cap {
+                        return Err(AppError::InvalidInput(format!(
+                            "at most {cap} points may pay for this order"
+                        )));
+                    }
+                    cash_paid -= rebate::value_of(input.points_to_use, rules);
+                }
+                let inserted = order::Entity::insert(order::ActiveModel {
+                    merchant_id: Set(merchant_id),
+                    store_id: Set(store.id),
+                    user_id: Set(member.user_id),
+                    amount: Set(to_fen(amount)?),
+                    cash_paid: Set(to_fen(cash_paid)?),
+                    points_used: Set(input.points_to_use),
+                    status: Set(PAID.into()),
+                    idempotency_key: Set(key.clone()),
+                    fingerprint: Set(fingerprint.clone()),
+                    recorded_by: Set(staff_id),
+                    created_at: Set(now),
+                    ..Default::default()
+                })
+                .on_conflict(
+                    OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(tx)
+                .await?;
+                let recorded = order::Entity::find()
+                    .filter(order::Column::MerchantId.eq(merchant_id))
+                    .filter(order::Column::IdempotencyKey.eq(&key))
+                    .one(tx)
+                    .await?
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("order vanished")))?;
+                if inserted == 0 {
+                    return if recorded.fingerprint == fingerprint {
+                        Ok(recorded)
+                    } else {
+                        Err(AppError::conflict(
+                            "this idempotencyKey was used for a different order",
+                        ))
+                    };
+                }
+                if input.points_to_use > 0 {
+                    points::spend(
+                        tx,
+                        merchant_id,
+                        member.user_id,
+                        recorded.id,
+                        input.points_to_use,
+                        now,
+                    )
+                    .await?;
+                }
+                if input.complete {
+                    return complete_in(tx, recorded.id, now).await;
+                }
+                Ok(recorded)
+            })
+        })
+        .await?;
+    Ok(result)
+}
+
+fn to_fen(amount: Decimal) -> AppResult<i64> {
+    Unit::Cny
+        .to_minor(amount)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("{amount} is not a whole number of fen")))
+}
+
+/// Completes a PAID order in the caller's transaction: marks it (only if still PAID, so
+/// no order is completed twice), then lets every reward program settle it.
+pub async fn complete_in(
+    tx: &impl ConnectionTrait,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
+    let current = order::Entity::find_by_id(order_id)
+        .one(tx)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let programs = programs::current(tx, current.merchant_id).await?;
+    let marked = order::Entity::update_many()
+        .col_expr(order::Column::Status, COMPLETED.into())
+        .col_expr(order::Column::CompletedAt, Some(now).into())
+        .col_expr(order::Column::ProgramVersion, Some(programs.version).into())
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Status.eq(PAID))
+        .exec(tx)
+        .await?;
+    if marked.rows_affected != 1 {
+        let now_status = order::Entity::find_by_id(order_id)
+            .one(tx)
+            .await?
+            .map(|o| o.status);
+        return Err(match now_status.as_deref() {
+            Some(COMPLETED) => AppError::conflict("the order is already completed"),
+            Some(REFUNDED) => AppError::conflict("the order was refunded and cannot be completed"),
+            _ => AppError::NotFound("order"),
+        });
+    }
+    let completed = order::Entity::find_by_id(order_id)
+        .one(tx)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    super::completion::settle(tx, &programs, &completed, now).await?;
+    Ok(completed)
+}
+
+pub async fn complete_order(
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
+    let order = find_order(db, merchant_id, order_id).await?;
+    let completed = db
+        .transaction::<_, _, AppError>(|tx| {
+            Box::pin(async move { complete_in(tx, order.id, now).await })
+        })
+        .await?;
+    Ok(completed)
+}
+
+/// Refunds a PAID order: no rewards, and points it used go back to their lots. A completed
+/// order is final.
+pub async fn refund_order(
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    order_id: i64,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
+    let order = find_order(db, merchant_id, order_id).await?;
+    let reason = reason
+        .map(|r| r.trim().chars().take(200).collect::<String>())
+        .filter(|r| !r.is_empty());
+    let refunded = db
+        .transaction::<_, _, AppError>(|tx| {
+            Box::pin(async move {
+                let marked = order::Entity::update_many()
+                    .col_expr(order::Column::Status, REFUNDED.into())
+                    .col_expr(order::Column::RefundedAt, Some(now).into())
+                    .col_expr(order::Column::RefundReason, reason.into())
+                    .filter(order::Column::Id.eq(order.id))
+                    .filter(order::Column::Status.eq(PAID))
+                    .exec(tx)
+                    .await?;
+                if marked.rows_affected != 1 {
+                    let status = order::Entity::find_by_id(order.id).one(tx).await?.map(|o| o.status);
+                    return Err(match status.as_deref() {
+                        Some(COMPLETED) => AppError::conflict(
+                            "a completed order is final and cannot be refunded through the reward system",
+                        ),
+                        _ => AppError::conflict("the order is already refunded"),
+                    });
+                }
+                if order.points_used > 0 {
+                    points::restore(tx, merchant_id, order.user_id, order.id, now).await?;
+                }
+                order::Entity::find_by_id(order.id)
+                    .one(tx)
+                    .await?
+                    .ok_or(AppError::NotFound("order"))
+            })
+        })
+        .await?;
+    Ok(refunded)
+}
+
+/// A page of the merchant's orders, newest first.
+pub async fn orders_page(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    status: Option<&str>,
+    before: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<order::Model>> {
+    let mut query = order::Entity::find()
+        .filter(order::Column::MerchantId.eq(merchant_id))
+        .order_by_desc(order::Column::Id)
+        .limit(limit);
+    if let Some(status) = status {
+        query = query.filter(order::Column::Status.eq(status));
+    }
+    if let Some(before) = before {
+        query = query.filter(order::Column::Id.lt(before));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// Completes PAID orders older than their merchant's `autoCompleteDays`. Safe on several
+/// instances at once: an order another instance completed first is skipped.
+pub async fn auto_complete_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    let merchants: Vec<i64> = order::Entity::find()
+        .select_only()
+        .column(order::Column::MerchantId)
+        .distinct()
+        .filter(order::Column::Status.eq(PAID))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut completed = 0;
+    for merchant_id in merchants {
+        let days = programs::current(db, merchant_id)
+            .await?
+            .set
+            .auto_complete_days();
+        let cutoff = now - chrono::Duration::days(days.into());
+        let due: Vec<i64> = order::Entity::find()
+            .select_only()
+            .column(order::Column::Id)
+            .filter(order::Column::MerchantId.eq(merchant_id))
+            .filter(order::Column::Status.eq(PAID))
+            .filter(order::Column::CreatedAt.lte(cutoff))
+            .order_by_asc(order::Column::CreatedAt)
+            .limit(1000)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for order_id in due {
+            let result = db
+                .transaction::<_, _, AppError>(|tx| {
+                    Box::pin(async move { complete_in(tx, order_id, now).await })
+                })
+                .await;
+            match result.map_err(AppError::from) {
+                Ok(_) => completed += 1,
+                Err(AppError::Conflict(_)) => {} // completed or refunded meanwhile
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(completed)
+}

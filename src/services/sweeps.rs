@@ -1,0 +1,36 @@
+//! Work done by the clock: auto-completing orders and expiring points. `run_once` is what
+//! the background task calls every interval, and what tests call after moving the clock.
+
+use chrono::{DateTime, Utc};
+use entity::point_lot;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+
+use super::{orders, points};
+use crate::error::AppResult;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub orders_completed: usize,
+    pub points_expired: i64,
+}
+
+pub async fn run_once(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    let orders_completed = orders::auto_complete_due(db, now).await?;
+    let merchants: Vec<i64> = point_lot::Entity::find()
+        .select_only()
+        .column(point_lot::Column::MerchantId)
+        .distinct()
+        .filter(point_lot::Column::Remaining.gt(0))
+        .filter(point_lot::Column::ExpiresAt.lte(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut points_expired = 0;
+    for merchant_id in merchants {
+        points_expired += points::expire_due(db, merchant_id, None, now).await?;
+    }
+    Ok(SweepReport {
+        orders_completed,
+        points_expired,
+    })
+}
