@@ -10,7 +10,11 @@ use std::{
 
 use axum::{body::Body, http::Request, Router};
 use chrono::{TimeZone, Utc};
-use fenhong::{clock::ManualClock, config::Config, Fenhong};
+use fenhong::{
+    clock::{Clock, ManualClock},
+    config::Config,
+    Fenhong,
+};
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
@@ -259,4 +263,118 @@ pub fn error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
+}
+
+pub const RECORD: &str = "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { id status amount cashPaid pointsUsed programVersion rewards { kind amount unit beneficiary { id } } } }";
+
+/// A merchant with a store, programs configured, and shoppers who joined it.
+pub struct Shop {
+    pub merchant: Merchant,
+    pub cashier: String,
+    pub shoppers: Vec<(String, String)>,
+}
+
+impl TestApp {
+    /// Configures the merchant's programs (GraphQL `ProgramsInput`); returns `Programs`.
+    pub async fn configure(&self, merchant: &Merchant, input: Value) -> Value {
+        let data = self
+            .ok(
+                Some(&merchant.owner_token),
+                "mutation($m: ID!, $i: ProgramsInput!) { configurePrograms(merchantId: $m, input: $i) { version payoutRatio } }",
+                json!({ "m": merchant.id, "i": input }),
+            )
+            .await;
+        data["configurePrograms"].clone()
+    }
+
+    /// A shop with the default rebate program (5 points per 100 yuan, 1.00 a point, a year,
+    /// half an order payable in points) and `shoppers` members.
+    pub async fn shop(&self, shoppers: usize) -> Shop {
+        let merchant = self.merchant_with_store(&unique("Shop ")).await;
+        self.configure(
+            &merchant,
+            json!({ "rebate": { "enabled": true, "rebateRate": "0.05" } }),
+        )
+        .await;
+        let cashier = self.staff(&merchant, "CASHIER").await;
+        let mut members = Vec::new();
+        for i in 0..shoppers {
+            let shopper = self.shopper(&unique(&format!("s{i}-"))).await;
+            self.join(&shopper.0, &merchant.store_scene).await;
+            members.push(shopper);
+        }
+        Shop {
+            merchant,
+            cashier,
+            shoppers: members,
+        }
+    }
+
+    /// Records (and by default completes) an order at the shop's store.
+    pub async fn order(&self, shop: &Shop, user_id: &str, amount: &str, extra: Value) -> Value {
+        let mut input = json!({
+            "storeId": shop.merchant.store_id,
+            "userId": user_id,
+            "amount": amount,
+            "idempotencyKey": unique("k"),
+            "complete": true,
+        });
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            input[k] = v;
+        }
+        self.gql(Some(&shop.cashier), RECORD, json!({ "i": input }))
+            .await
+    }
+
+    /// The shopper's wallet at the merchant.
+    pub async fn wallet(&self, token: &str, merchant_id: &str) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                "query($m: ID!) { membership(merchantId: $m) { wallet { cash cashOnHold points transactions(first: 100) { edges { node { kind amount unit account orderId } } } } } }",
+                json!({ "m": merchant_id }),
+            )
+            .await;
+        data["membership"]["wallet"].clone()
+    }
+
+    /// Credits a shopper's cash through the ledger, funded by the merchant (as a queue share
+    /// would be), so withdrawals have something to take.
+    pub async fn credit_cash(&self, merchant_id: &str, user_id: &str, amount: &str) {
+        use fenhong::ledger::{post, AccountKind, Cause, Owner, Posting};
+        let amount: rust_decimal::Decimal = amount.parse().unwrap();
+        let user = Owner::Shopper(user_id.parse().unwrap());
+        post(
+            &self.app.state.db,
+            merchant_id.parse().unwrap(),
+            Cause {
+                kind: "TEST_CREDIT",
+                ..Default::default()
+            },
+            &[
+                Posting::new(
+                    Owner::Merchant,
+                    AccountKind::RewardFunding,
+                    -amount,
+                    "QUEUE_SHARE",
+                ),
+                Posting::new(user, AccountKind::Cash, amount, "QUEUE_SHARE"),
+            ],
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Runs the clock-driven work as the background task would.
+    pub async fn sweep(&self) -> fenhong::services::sweeps::SweepReport {
+        fenhong::services::sweeps::run_once(&self.app.state.db, self.clock.now())
+            .await
+            .unwrap()
+    }
+
+    pub async fn assert_audit_clean(&self) {
+        let report = fenhong::ledger::audit(&self.app.state.db).await.unwrap();
+        assert!(report.is_clean(), "ledger audit failed:\n{report}");
+    }
 }

@@ -4,9 +4,14 @@
 mod helpers;
 
 mod auth;
+mod concurrency;
 mod joining;
 mod limits;
+mod orders;
+mod programs;
+mod rebate;
 mod roles;
 mod schema_sync;
 mod walkthrough;
 mod wechat;
+mod withdrawals;
