@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod concurrency;
 mod joining;
+mod ledger_props;
 mod limits;
 mod orders;
 mod programs;
