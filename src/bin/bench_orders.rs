@@ -24,12 +24,17 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(8);
     let server = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    anyhow::ensure!(server.starts_with("postgres"), "DATABASE_URL must name a PostgreSQL server");
+    anyhow::ensure!(
+        server.starts_with("postgres"),
+        "DATABASE_URL must name a PostgreSQL server"
+    );
     let name = format!("fenhong_bench_{}", std::process::id());
     let base = &server[..server.rfind('/').unwrap_or(server.len())];
     let url = format!("{base}/{name}");
     let admin = Database::connect(&server).await?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
 
     let result = run(&url, total, concurrency).await;
     let pgbench = pgbench(&url, concurrency);
@@ -45,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
     match pgbench {
         Ok(tps) => {
             println!("pgbench TPC-B-like (-c {concurrency}, same server): {tps:>10.1} tps");
-            println!("  ratio           {:>10.2} of pgbench", orders_per_sec / tps);
+            println!(
+                "  ratio           {:>10.2} of pgbench",
+                orders_per_sec / tps
+            );
         }
         Err(err) => println!("pgbench not run: {err}"),
     }
@@ -74,7 +82,10 @@ async fn run(url: &str, total: usize, concurrency: usize) -> anyhow::Result<(f64
     programs::configure(&conn, merchant.id, None, patch, now).await?;
     let mut users = Vec::new();
     for i in 0..100 {
-        let identity = WechatIdentity { openid: format!("bench-{i}"), unionid: None };
+        let identity = WechatIdentity {
+            openid: format!("bench-{i}"),
+            unionid: None,
+        };
         let user = accounts::shopper_for(&conn, &identity, now).await?;
         members::join_by_scene(&conn, &scenes, user.id, &scene, now).await?;
         users.push(user.id);
@@ -116,7 +127,10 @@ async fn run(url: &str, total: usize, concurrency: usize) -> anyhow::Result<(f64
     }
     let elapsed = started.elapsed().as_secs_f64();
     let report = fenhong::ledger::audit(&conn).await?;
-    anyhow::ensure!(report.is_clean(), "ledger audit failed after the run:\n{report}");
+    anyhow::ensure!(
+        report.is_clean(),
+        "ledger audit failed after the run:\n{report}"
+    );
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     conn.close().await?;
@@ -125,14 +139,32 @@ async fn run(url: &str, total: usize, concurrency: usize) -> anyhow::Result<(f64
 
 /// pgbench's built-in TPC-B-like transaction (3 updates, 1 select, 1 insert) for 10 s.
 fn pgbench(url: &str, concurrency: usize) -> anyhow::Result<f64> {
-    let init = Command::new("pgbench").args(["-i", "-q", "-s", "1", url]).output()?;
-    anyhow::ensure!(init.status.success(), "pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "1", url])
+        .output()?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let run = Command::new("pgbench")
-        .args(["-n", "-c", &concurrency.to_string(), "-j", "2", "-T", "10", url])
+        .args([
+            "-n",
+            "-c",
+            &concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+            "10",
+            url,
+        ])
         .output()?;
     let out = String::from_utf8_lossy(&run.stdout);
     out.lines()
-        .find_map(|l| l.strip_prefix("tps = ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {out}"))
 }

@@ -12,15 +12,20 @@ fn audit_command(t: &TestApp) -> (bool, String) {
         .env("RUST_LOG", "error")
         .output()
         .expect("run fenhong audit");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn the_audit_passes_a_sound_ledger_and_catches_a_broken_one() {
     let t = TestApp::new().await;
     let shop = t.shop(2).await;
-    t.order(&shop, &shop.shoppers[0].1, "500.00", json!({})).await;
-    t.credit_cash(&shop.merchant.id, &shop.shoppers[1].1, "20.00").await;
+    t.order(&shop, &shop.shoppers[0].1, "500.00", json!({}))
+        .await;
+    t.credit_cash(&shop.merchant.id, &shop.shoppers[1].1, "20.00")
+        .await;
     let (ok, out) = audit_command(&t);
     assert!(ok, "{out}");
     assert!(out.contains("ledger is clean"), "{out}");
@@ -45,7 +50,9 @@ async fn the_audit_passes_a_sound_ledger_and_catches_a_broken_one() {
     let report = fenhong::ledger::audit(db).await.unwrap();
     assert_eq!(report.unbalanced_transactions.len(), 1);
     assert_eq!(report.balance_mismatches.len(), 2);
-    db.execute_unprepared("UPDATE point_lots SET remaining = remaining + 3").await.unwrap();
+    db.execute_unprepared("UPDATE point_lots SET remaining = remaining + 3")
+        .await
+        .unwrap();
     let report = fenhong::ledger::audit(db).await.unwrap();
     assert_eq!(report.lot_mismatches.len(), 1);
 }
@@ -54,12 +61,18 @@ async fn the_audit_passes_a_sound_ledger_and_catches_a_broken_one() {
 async fn the_database_refuses_a_negative_shopper_balance() {
     let t = TestApp::new().await;
     let shop = t.shop(1).await;
-    t.credit_cash(&shop.merchant.id, &shop.shoppers[0].1, "5.00").await;
+    t.credit_cash(&shop.merchant.id, &shop.shoppers[0].1, "5.00")
+        .await;
     // Even a write that skips the service layer cannot drive it below zero.
     let db = &t.app.state.db;
     let result = db
-        .execute_unprepared("UPDATE ledger_accounts SET balance = -1 WHERE owner_kind = 'USER' AND kind = 'CASH'")
+        .execute_unprepared(
+            "UPDATE ledger_accounts SET balance = -1 WHERE owner_kind = 'USER' AND kind = 'CASH'",
+        )
         .await;
     assert!(result.is_err(), "the CHECK constraint must refuse it");
-    assert_eq!(t.wallet(&shop.shoppers[0].0, &shop.merchant.id).await["cash"], "5.00");
+    assert_eq!(
+        t.wallet(&shop.shoppers[0].0, &shop.merchant.id).await["cash"],
+        "5.00"
+    );
 }

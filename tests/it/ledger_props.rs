@@ -21,12 +21,26 @@ const AUTO_COMPLETE_DAYS: i64 = 7;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Order { user: usize, fen: i64, points: i64, complete: bool },
+    Order {
+        user: usize,
+        fen: i64,
+        points: i64,
+        complete: bool,
+    },
     Complete(usize),
     Refund(usize),
-    Credit { user: usize, fen: i64 },
-    Withdraw { user: usize, fen: i64 },
-    Review { pick: usize, approve: bool },
+    Credit {
+        user: usize,
+        fen: i64,
+    },
+    Withdraw {
+        user: usize,
+        fen: i64,
+    },
+    Review {
+        pick: usize,
+        approve: bool,
+    },
     Advance(i64),
 }
 
@@ -64,7 +78,11 @@ impl Model {
 
     fn expire(&mut self, user: Option<usize>) {
         let day = self.day;
-        for lot in self.lots.iter_mut().filter(|l| user.is_none_or(|u| l.0 == u)) {
+        for lot in self
+            .lots
+            .iter_mut()
+            .filter(|l| user.is_none_or(|u| l.0 == u))
+        {
             if lot.2 <= day {
                 lot.1 = 0;
             }
@@ -78,13 +96,20 @@ impl Model {
         self.orders[i].2 = "COMPLETED";
         let earned = self.orders[i].1 * 5 / 10_000; // floor(cash × 0.05), cash in fen
         if earned > 0 {
-            self.lots.push((self.orders[i].0, earned, self.day + EXPIRY_DAYS));
+            self.lots
+                .push((self.orders[i].0, earned, self.day + EXPIRY_DAYS));
         }
         true
     }
 
     /// `Ok(index)` of the new order, `Err(code)` when the rules refuse it.
-    fn order(&mut self, user: usize, fen: i64, points: i64, complete: bool) -> Result<usize, &'static str> {
+    fn order(
+        &mut self,
+        user: usize,
+        fen: i64,
+        points: i64,
+        complete: bool,
+    ) -> Result<usize, &'static str> {
         if points * 100 > fen / 2 {
             return Err("INVALID_INPUT");
         }
@@ -94,7 +119,9 @@ impl Model {
                 return Err("INSUFFICIENT_FUNDS");
             }
         }
-        let mut order_lots: Vec<usize> = (0..self.lots.len()).filter(|i| self.lots[*i].0 == user && self.lots[*i].1 > 0).collect();
+        let mut order_lots: Vec<usize> = (0..self.lots.len())
+            .filter(|i| self.lots[*i].0 == user && self.lots[*i].1 > 0)
+            .collect();
         order_lots.sort_by_key(|i| (self.lots[*i].2, *i));
         let mut left = points;
         let mut taken = Vec::new();
@@ -107,7 +134,8 @@ impl Model {
             left -= take;
             taken.push((i, take));
         }
-        self.orders.push((user, fen - points * 100, "PAID", taken, self.day));
+        self.orders
+            .push((user, fen - points * 100, "PAID", taken, self.day));
         let index = self.orders.len() - 1;
         if complete {
             self.complete(index);
@@ -134,14 +162,23 @@ async fn run(ops: Vec<Op>) {
     let t = TestApp::new().await;
     let db = &t.app.state.db;
     let now = || t.clock.now();
-    let (merchant, _) = merchants::create_merchant(db, "Prop", &unique("prop"), PASSWORD, now()).await.unwrap();
-    let store = merchants::create_store(db, &t.app.state.scenes, merchant.id, "Main", now()).await.unwrap();
+    let (merchant, _) = merchants::create_merchant(db, "Prop", &unique("prop"), PASSWORD, now())
+        .await
+        .unwrap();
+    let store = merchants::create_store(db, &t.app.state.scenes, merchant.id, "Main", now())
+        .await
+        .unwrap();
     let scene = merchants::store_code(db, store.id).await.unwrap().scene;
     let mut users = Vec::new();
     for i in 0..USERS {
-        let identity = WechatIdentity { openid: format!("prop-{i}"), unionid: None };
+        let identity = WechatIdentity {
+            openid: format!("prop-{i}"),
+            unionid: None,
+        };
         let user = accounts::shopper_for(db, &identity, now()).await.unwrap();
-        members::join_by_scene(db, &t.app.state.scenes, user.id, &scene, now()).await.unwrap();
+        members::join_by_scene(db, &t.app.state.scenes, user.id, &scene, now())
+            .await
+            .unwrap();
         users.push(user.id);
     }
     let patch = programs::ProgramsPatch {
@@ -155,7 +192,9 @@ async fn run(ops: Vec<Op>) {
         auto_complete_days: Some(AUTO_COMPLETE_DAYS as i32),
         ..Default::default()
     };
-    programs::configure(db, merchant.id, None, patch, now()).await.unwrap();
+    programs::configure(db, merchant.id, None, patch, now())
+        .await
+        .unwrap();
 
     let mut model = Model::default();
     let mut order_ids: Vec<i64> = Vec::new();
@@ -163,7 +202,12 @@ async fn run(ops: Vec<Op>) {
     let fen = |f: i64| Unit::Cny.from_minor(f);
     for (step, op) in ops.iter().enumerate() {
         match op.clone() {
-            Op::Order { user, fen: amount, points, complete } => {
+            Op::Order {
+                user,
+                fen: amount,
+                points,
+                complete,
+            } => {
                 let input = orders::NewOrder {
                     store_id: store.id,
                     user_id: Some(users[user]),
@@ -178,10 +222,14 @@ async fn run(ops: Vec<Op>) {
                 match (real, expected) {
                     (Ok(order), Ok(_)) => order_ids.push(order.id),
                     (Err(e), Err(c)) => assert_eq!(code(&e), c, "step {step} {op:?}"),
-                    (real, expected) => panic!("step {step} {op:?}: service {real:?}, model {expected:?}"),
+                    (real, expected) => {
+                        panic!("step {step} {op:?}: service {real:?}, model {expected:?}")
+                    }
                 }
             }
-            Op::Complete(pick) | Op::Refund(pick) if order_ids.is_empty() => { let _ = pick; }
+            Op::Complete(pick) | Op::Refund(pick) if order_ids.is_empty() => {
+                let _ = pick;
+            }
             Op::Complete(pick) => {
                 let i = pick % order_ids.len();
                 let real = orders::complete_order(db, merchant.id, order_ids[i], now()).await;
@@ -200,11 +248,23 @@ async fn run(ops: Vec<Op>) {
                 assert_eq!(real.is_ok(), expected, "step {step} {op:?}");
             }
             Op::Credit { user, fen: amount } => {
-                t.credit_cash(&merchant.id.to_string(), &users[user].to_string(), &fen(amount).to_string()).await;
+                t.credit_cash(
+                    &merchant.id.to_string(),
+                    &users[user].to_string(),
+                    &fen(amount).to_string(),
+                )
+                .await;
                 model.cash[user] += amount;
             }
             Op::Withdraw { user, fen: amount } => {
-                let real = withdrawals::request_withdrawal(db, merchant.id, users[user], fen(amount), now()).await;
+                let real = withdrawals::request_withdrawal(
+                    db,
+                    merchant.id,
+                    users[user],
+                    fen(amount),
+                    now(),
+                )
+                .await;
                 let expected = if amount < 1000 {
                     Err("INVALID_INPUT")
                 } else if model.cash[user] < amount {
@@ -218,7 +278,9 @@ async fn run(ops: Vec<Op>) {
                 match (real, expected) {
                     (Ok(w), Ok(())) => withdrawal_ids.push(w.id),
                     (Err(e), Err(c)) => assert_eq!(code(&e), c, "step {step} {op:?}"),
-                    (real, expected) => panic!("step {step} {op:?}: service {real:?}, model {expected:?}"),
+                    (real, expected) => {
+                        panic!("step {step} {op:?}: service {real:?}, model {expected:?}")
+                    }
                 }
             }
             Op::Review { pick, approve } => {
@@ -226,7 +288,16 @@ async fn run(ops: Vec<Op>) {
                     continue;
                 }
                 let i = pick % withdrawal_ids.len();
-                let real = withdrawals::review_withdrawal(db, merchant.id, 1, withdrawal_ids[i], approve, None, now()).await;
+                let real = withdrawals::review_withdrawal(
+                    db,
+                    merchant.id,
+                    1,
+                    withdrawal_ids[i],
+                    approve,
+                    None,
+                    now(),
+                )
+                .await;
                 let (user, amount, pending) = model.withdrawals[i];
                 if pending {
                     model.withdrawals[i].2 = false;
@@ -242,7 +313,9 @@ async fn run(ops: Vec<Op>) {
                 model.day += days;
                 sweeps::run_once(db, now()).await.unwrap();
                 for i in 0..model.orders.len() {
-                    if model.orders[i].2 == "PAID" && model.day - model.orders[i].4 >= AUTO_COMPLETE_DAYS {
+                    if model.orders[i].2 == "PAID"
+                        && model.day - model.orders[i].4 >= AUTO_COMPLETE_DAYS
+                    {
                         model.complete(i);
                     }
                 }
@@ -251,9 +324,21 @@ async fn run(ops: Vec<Op>) {
         }
         for (u, user_id) in users.iter().enumerate() {
             let real = wallet::balances(db, merchant.id, *user_id).await.unwrap();
-            assert_eq!(real.cash, fen(model.cash[u]), "cash of {u} after step {step} {op:?}");
-            assert_eq!(real.cash_on_hold, fen(model.hold[u]), "hold of {u} after step {step}");
-            assert_eq!(real.points, model.points(u), "points of {u} after step {step} {op:?}");
+            assert_eq!(
+                real.cash,
+                fen(model.cash[u]),
+                "cash of {u} after step {step} {op:?}"
+            );
+            assert_eq!(
+                real.cash_on_hold,
+                fen(model.hold[u]),
+                "hold of {u} after step {step}"
+            );
+            assert_eq!(
+                real.points,
+                model.points(u),
+                "points of {u} after step {step} {op:?}"
+            );
             assert!(real.cash >= Decimal::ZERO && real.points >= 0);
         }
     }
