@@ -57,6 +57,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// (user, cash paid in fen, status, points taken per lot, created on day)
+type ModelOrder = (usize, i64, &'static str, Vec<(usize, i64)>, i64);
+
 /// The model: plain numbers, written from RULES.md without the service code.
 #[derive(Default)]
 struct Model {
@@ -65,8 +68,7 @@ struct Model {
     hold: [i64; USERS],
     /// (user, remaining, expires on day)
     lots: Vec<(usize, i64, i64)>,
-    /// (user, cash paid in fen, status, points taken per lot, created on day)
-    orders: Vec<(usize, i64, &'static str, Vec<(usize, i64)>, i64)>,
+    orders: Vec<ModelOrder>,
     /// (user, fen, pending)
     withdrawals: Vec<(usize, i64, bool)>,
 }
