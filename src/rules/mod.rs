@@ -3,6 +3,8 @@
 
 pub mod money;
 pub mod programs;
+pub mod queue;
+pub mod queue_book;
 pub mod rebate;
 pub mod referral;
 pub mod scene;
