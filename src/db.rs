@@ -42,3 +42,16 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
+
+/// Starts a write transaction as a writer. SQLite's transactions begin deferred: one that
+/// reads first and writes later cannot upgrade once another connection (a second instance on
+/// the same file) has written, and fails at once with "database is locked" instead of
+/// waiting. A write as the first statement takes the write lock up front, so concurrent
+/// writers queue behind the busy timeout. PostgreSQL needs nothing.
+pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    if tx.get_database_backend() == DbBackend::Sqlite {
+        tx.execute_unprepared("UPDATE platform_settings SET value = value WHERE 0 = 1")
+            .await?;
+    }
+    Ok(())
+}

@@ -11,6 +11,8 @@ pub mod platform_setting;
 pub mod point_lot;
 pub mod point_lot_use;
 pub mod program_version;
+pub mod queue_entry;
+pub mod queue_state;
 pub mod referral_code;
 pub mod staff;
 pub mod store;

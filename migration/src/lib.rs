@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_gateway;
 mod m20261123_000002_ledger;
+mod m20261123_000003_queue;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_gateway::Migration),
             Box::new(m20261123_000002_ledger::Migration),
+            Box::new(m20261123_000003_queue::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod membership;
 pub mod merchant;
 pub mod orders;
 pub mod programs;
+pub mod queue;
 pub mod wallet;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -19,6 +20,7 @@ pub struct Query(
     membership::query::MembershipQuery,
     orders::query::OrdersQuery,
     wallet::query::WalletQuery,
+    queue::query::QueueQuery,
 );
 
 #[derive(MergedObject, Default)]

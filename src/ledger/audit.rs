@@ -13,7 +13,7 @@ pub struct AuditReport {
     pub unbalanced_transactions: Vec<i64>,
     /// Accounts whose cached balance differs from the sum of their postings.
     pub balance_mismatches: Vec<i64>,
-    /// Shopper accounts below zero.
+    /// Accounts that may not go below zero (shoppers', the queue pool) and did.
     pub negative_balances: Vec<i64>,
     /// Shoppers' points accounts that differ from the points left in their lots.
     pub lot_mismatches: Vec<i64>,
@@ -91,7 +91,7 @@ pub async fn audit(db: &impl ConnectionTrait) -> AppResult<AuditReport> {
         .await?,
         negative_balances: ids(
             db,
-            "SELECT id FROM ledger_accounts WHERE owner_kind = 'USER' AND balance < 0 ORDER BY 1",
+            "SELECT id FROM ledger_accounts WHERE non_negative AND balance < 0 ORDER BY 1",
         )
         .await?,
         lot_mismatches: ids(

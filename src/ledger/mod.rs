@@ -61,6 +61,8 @@ pub enum AccountKind {
     WithdrawalPayout,
     /// Withdrawal fees the merchant keeps.
     FeeIncome,
+    /// The queue's pool: budget left over, paid out with the next completion.
+    QueuePool,
 }
 
 impl AccountKind {
@@ -74,6 +76,7 @@ impl AccountKind {
             Self::PointsIssuance => "POINTS_ISSUANCE",
             Self::WithdrawalPayout => "WITHDRAWAL_PAYOUT",
             Self::FeeIncome => "FEE_INCOME",
+            Self::QueuePool => "QUEUE_POOL",
         }
     }
 

@@ -81,8 +81,16 @@ pub fn settle(
     let r1 = floor2(amount * rules.referral_ratio);
     let r2 = floor2(amount * rules.second_level_ratio);
     let mut budget = queue_part + pool;
-    let referral = if order.has_referrer { r1 } else { Decimal::ZERO };
-    let second_referral = if order.has_referrer && order.has_second_referrer { r2 } else { Decimal::ZERO };
+    let referral = if order.has_referrer {
+        r1
+    } else {
+        Decimal::ZERO
+    };
+    let second_referral = if order.has_referrer && order.has_second_referrer {
+        r2
+    } else {
+        Decimal::ZERO
+    };
     budget += (r1 - referral) + (r2 - second_referral);
 
     let mut shares = Vec::new();
@@ -92,7 +100,11 @@ pub fn settle(
         for entry in active {
             let amount = share.min(entry.left()).max(Decimal::ZERO);
             if amount > Decimal::ZERO {
-                shares.push(Share { entry_id: entry.id, amount, completes: amount == entry.left() });
+                shares.push(Share {
+                    entry_id: entry.id,
+                    amount,
+                    completes: amount == entry.left(),
+                });
                 paid += amount;
             }
         }
@@ -129,12 +141,20 @@ mod tests {
     }
 
     fn order(amount: Decimal, has_referrer: bool) -> Completion {
-        Completion { cash_base: amount, has_referrer, has_second_referrer: false }
+        Completion {
+            cash_base: amount,
+            has_referrer,
+            has_second_referrer: false,
+        }
     }
 
     fn roomy(ids: &[i64]) -> Vec<ActiveEntry> {
         ids.iter()
-            .map(|&id| ActiveEntry { id, target: dec!(10000.00), received: dec!(0.00) })
+            .map(|&id| ActiveEntry {
+                id,
+                target: dec!(10000.00),
+                received: dec!(0.00),
+            })
             .collect()
     }
 
@@ -144,21 +164,39 @@ mod tests {
 
     #[test]
     fn seed_example_d_without_a_referrer_splits_360() {
-        let s = settle(&rules(), &roomy(&[1, 2, 3]), dec!(0), order(dec!(600), false)).unwrap();
+        let s = settle(
+            &rules(),
+            &roomy(&[1, 2, 3]),
+            dec!(0),
+            order(dec!(600), false),
+        )
+        .unwrap();
         assert_eq!(amounts(&s), ["120.00", "120.00", "120.00"]);
         assert_eq!(s.pool_after, dec!(0.00));
     }
 
     #[test]
     fn seed_example_d_with_a_referrer_splits_240() {
-        let s = settle(&rules(), &roomy(&[1, 2, 3]), dec!(0), order(dec!(600), true)).unwrap();
+        let s = settle(
+            &rules(),
+            &roomy(&[1, 2, 3]),
+            dec!(0),
+            order(dec!(600), true),
+        )
+        .unwrap();
         assert_eq!(amounts(&s), ["80.00", "80.00", "80.00"]);
         assert_eq!(s.referral, dec!(120.00));
     }
 
     #[test]
     fn seed_example_e_leaves_a_fen_in_the_pool() {
-        let s = settle(&rules(), &roomy(&[1, 2, 3]), dec!(0), order(dec!(1000), true)).unwrap();
+        let s = settle(
+            &rules(),
+            &roomy(&[1, 2, 3]),
+            dec!(0),
+            order(dec!(1000), true),
+        )
+        .unwrap();
         assert_eq!(amounts(&s), ["133.33", "133.33", "133.33"]);
         assert_eq!(s.pool_after, dec!(0.01));
         assert_eq!(s.referral, dec!(200.00));
@@ -166,7 +204,13 @@ mod tests {
 
     #[test]
     fn seed_example_f_pays_the_referrer_and_splits_80_plus_pool() {
-        let s = settle(&rules(), &roomy(&[1, 2, 3]), dec!(0.01), order(dec!(200), true)).unwrap();
+        let s = settle(
+            &rules(),
+            &roomy(&[1, 2, 3]),
+            dec!(0.01),
+            order(dec!(200), true),
+        )
+        .unwrap();
         assert_eq!(s.referral, dec!(40.00));
         assert_eq!(s.budget, dec!(80.01));
         assert_eq!(amounts(&s), ["26.67", "26.67", "26.67"]);
@@ -175,7 +219,13 @@ mod tests {
 
     #[test]
     fn seed_example_g_splits_180() {
-        let s = settle(&rules(), &roomy(&[1, 2, 3]), dec!(0), order(dec!(300), false)).unwrap();
+        let s = settle(
+            &rules(),
+            &roomy(&[1, 2, 3]),
+            dec!(0),
+            order(dec!(300), false),
+        )
+        .unwrap();
         assert_eq!(amounts(&s), ["60.00", "60.00", "60.00"]);
     }
 
@@ -189,9 +239,20 @@ mod tests {
 
     #[test]
     fn caps_complete_entries_and_surplus_goes_to_the_pool() {
-        let active = [ActiveEntry { id: 1, target: dec!(1000.00), received: dec!(0.00) }];
+        let active = [ActiveEntry {
+            id: 1,
+            target: dec!(1000.00),
+            received: dec!(0.00),
+        }];
         let s = settle(&rules(), &active, dec!(600.00), order(dec!(1000), false)).unwrap();
-        assert_eq!(s.shares, [Share { entry_id: 1, amount: dec!(1000.00), completes: true }]);
+        assert_eq!(
+            s.shares,
+            [Share {
+                entry_id: 1,
+                amount: dec!(1000.00),
+                completes: true
+            }]
+        );
         assert_eq!(s.pool_after, dec!(200.00));
     }
 
@@ -207,7 +268,10 @@ mod tests {
     fn orders_below_the_minimum_have_no_queue_effect() {
         let mut r = rules();
         r.min_order_amount = dec!(50.00);
-        assert_eq!(settle(&r, &roomy(&[1]), dec!(5), order(dec!(49.99), true)), None);
+        assert_eq!(
+            settle(&r, &roomy(&[1]), dec!(5), order(dec!(49.99), true)),
+            None
+        );
         assert!(settle(&r, &roomy(&[1]), dec!(5), order(dec!(50.00), true)).is_some());
     }
 
@@ -216,12 +280,20 @@ mod tests {
         let mut r = rules();
         r.referral_ratio = dec!(0.15);
         r.second_level_ratio = dec!(0.05);
-        let two = Completion { cash_base: dec!(1000), has_referrer: true, has_second_referrer: true };
+        let two = Completion {
+            cash_base: dec!(1000),
+            has_referrer: true,
+            has_second_referrer: true,
+        };
         let s = settle(&r, &roomy(&[1, 2]), dec!(0), two).unwrap();
         assert_eq!((s.referral, s.second_referral), (dec!(150.00), dec!(50.00)));
         assert_eq!(amounts(&s), ["200.00", "200.00"]);
         // Without a second level, its part joins the budget.
-        let one = Completion { cash_base: dec!(1000), has_referrer: true, has_second_referrer: false };
+        let one = Completion {
+            cash_base: dec!(1000),
+            has_referrer: true,
+            has_second_referrer: false,
+        };
         let s = settle(&r, &roomy(&[1, 2]), dec!(0), one).unwrap();
         assert_eq!((s.referral, s.second_referral), (dec!(150.00), dec!(0)));
         assert_eq!(amounts(&s), ["225.00", "225.00"]);

@@ -24,7 +24,13 @@ pub struct QueueBook {
 
 impl QueueBook {
     pub fn new(rules: QueueRules) -> Self {
-        Self { rules, live: VecDeque::new(), pool: Decimal::new(0, 2), completed: 0, next_id: 1 }
+        Self {
+            rules,
+            live: VecDeque::new(),
+            pool: Decimal::new(0, 2),
+            completed: 0,
+            next_id: 1,
+        }
     }
 
     pub fn active(&self) -> Vec<ActiveEntry> {
@@ -48,7 +54,11 @@ impl QueueBook {
         let new_id = settlement.new_entry_target.map(|target| {
             let id = self.next_id;
             self.next_id += 1;
-            self.live.push_back(ActiveEntry { id, target, received: Decimal::new(0, 2) });
+            self.live.push_back(ActiveEntry {
+                id,
+                target,
+                received: Decimal::new(0, 2),
+            });
             id
         });
         Some((settlement, new_id))
@@ -113,10 +123,17 @@ pub fn simulate(rules: &QueueRules, orders: &[SimOrder]) -> Simulation {
             has_referrer: first.is_some(),
             has_second_referrer: second.is_some(),
         };
-        let Some((settlement, new_id)) = book.complete(completion) else { continue };
+        let Some((settlement, new_id)) = book.complete(completion) else {
+            continue;
+        };
         let mut pay = |user: &str, kind: &'static str, amount: Decimal| {
             if amount > Decimal::ZERO {
-                payouts.push(SimPayout { order: number, user: user.to_owned(), kind, amount });
+                payouts.push(SimPayout {
+                    order: number,
+                    user: user.to_owned(),
+                    kind,
+                    amount,
+                });
             }
         };
         if let Some(r) = first {
@@ -126,13 +143,23 @@ pub fn simulate(rules: &QueueRules, orders: &[SimOrder]) -> Simulation {
             pay(r, "REFERRAL_SECOND_LEVEL", settlement.second_referral);
         }
         for share in &settlement.shares {
-            pay(owner.get(&share.entry_id).copied().unwrap_or("?"), "QUEUE_SHARE", share.amount);
+            pay(
+                owner.get(&share.entry_id).copied().unwrap_or("?"),
+                "QUEUE_SHARE",
+                share.amount,
+            );
         }
         let carried = settlement.pool_after;
         if carried > Decimal::ZERO {
-            payouts.push(SimPayout { order: number, user: "pool".into(), kind: "POOL_CARRY", amount: carried });
+            payouts.push(SimPayout {
+                order: number,
+                user: "pool".into(),
+                kind: "POOL_CARRY",
+                amount: carried,
+            });
         }
-        total_paid += settlement.referral + settlement.second_referral + settlement.paid_to_entries();
+        total_paid +=
+            settlement.referral + settlement.second_referral + settlement.paid_to_entries();
         if let Some(id) = new_id {
             owner.insert(id, order.user.as_str());
         }
@@ -171,7 +198,11 @@ mod tests {
     }
 
     fn order(user: &str, amount: Decimal, referrer: Option<&str>) -> SimOrder {
-        SimOrder { user: user.into(), amount, referrer: referrer.map(Into::into) }
+        SimOrder {
+            user: user.into(),
+            amount,
+            referrer: referrer.map(Into::into),
+        }
     }
 
     /// RULES.md "A sequence from an empty queue", row by row.
@@ -186,9 +217,22 @@ mod tests {
             order("F", dec!(200), Some("P")),
             order("G", dec!(300), None),
         ];
-        let expected_pools = [dec!(600.00), dec!(200.00), dec!(0.00), dec!(0.00), dec!(180.00), dec!(0.02), dec!(0.02)];
+        let expected_pools = [
+            dec!(600.00),
+            dec!(200.00),
+            dec!(0.00),
+            dec!(0.00),
+            dec!(180.00),
+            dec!(0.02),
+            dec!(0.02),
+        ];
         for (n, pool) in expected_pools.iter().enumerate() {
-            assert_eq!(simulate(&rules(), &orders[..=n]).pool, *pool, "pool after order {}", n + 1);
+            assert_eq!(
+                simulate(&rules(), &orders[..=n]).pool,
+                *pool,
+                "pool after order {}",
+                n + 1
+            );
         }
         let sim = simulate(&rules(), &orders);
         let paid: Vec<(usize, &str, &str, String)> = sim

@@ -1,11 +1,11 @@
 //! What happens when an order completes: every enabled reward program settles it, inside
-//! the completion's transaction. The queue and value-added engines join here.
+//! the completion's transaction, which holds the merchant's queue lock.
 
 use chrono::{DateTime, Utc};
-use entity::order;
+use entity::{order, queue_state};
 use sea_orm::ConnectionTrait;
 
-use super::{points, programs::Versioned};
+use super::{points, programs::Versioned, queue};
 use crate::{
     error::AppResult,
     rules::{money::Unit, rebate},
@@ -14,10 +14,15 @@ use crate::{
 pub async fn settle(
     tx: &impl ConnectionTrait,
     programs: &Versioned,
+    queue_state: &queue_state::Model,
     order: &order::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let cash_base = Unit::Cny.from_minor(order.cash_paid);
+    // A paused queue makes no budget and takes no entries; those queued keep their place.
+    if let Some(rules) = programs.set.queue.as_ref().filter(|q| q.enabled) {
+        queue::settle(tx, rules, queue_state, order, now).await?;
+    }
     if let Some(rules) = programs.set.active_rebate() {
         let earned = rebate::points_earned(cash_base, rules);
         points::earn(

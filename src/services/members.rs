@@ -122,6 +122,7 @@ pub async fn join_by_scene(
     let joined = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let existing = find_membership(tx, scanned.merchant_id, user_id).await?;
                 let referrer_is_member = match scanned.referrer_id {
                     Some(referrer) => find_membership(tx, scanned.merchant_id, referrer)

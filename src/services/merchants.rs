@@ -73,6 +73,7 @@ pub async fn create_merchant(
     let result = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let merchant = merchant::ActiveModel {
                     name: Set(name),
                     created_at: Set(now),
@@ -102,6 +103,7 @@ pub async fn create_store(
     let created = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let store = store::ActiveModel {
                     merchant_id: Set(merchant_id),
                     name: Set(name),

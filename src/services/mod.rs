@@ -8,6 +8,7 @@ pub mod orders;
 pub mod platform;
 pub mod points;
 pub mod programs;
+pub mod queue;
 pub mod sweeps;
 pub mod wallet;
 pub mod withdrawals;

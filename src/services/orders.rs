@@ -8,7 +8,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use super::{merchants, points, programs};
+use super::{merchants, points, programs, queue};
 use crate::{
     error::{AppError, AppResult},
     rules::{
@@ -98,6 +98,11 @@ pub async fn record_order(
     let result = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
+                if input.complete {
+                    // Taken before any account is touched, as every completion takes it.
+                    queue::lock_merchant(tx, merchant_id, now).await?;
+                }
                 let programs = programs::current(tx, merchant_id).await?;
                 let mut cash_paid = amount;
                 if input.points_to_use > 0 {
@@ -183,10 +188,13 @@ pub async fn complete_in(
     order_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<order::Model> {
+    crate::db::claim_writer(tx).await?;
     let current = order::Entity::find_by_id(order_id)
         .one(tx)
         .await?
         .ok_or(AppError::NotFound("order"))?;
+    // One merchant's completions run one at a time, in the order they take this lock.
+    let queue_state = queue::lock_merchant(tx, current.merchant_id, now).await?;
     let programs = programs::current(tx, current.merchant_id).await?;
     let marked = order::Entity::update_many()
         .col_expr(order::Column::Status, COMPLETED.into())
@@ -211,7 +219,7 @@ pub async fn complete_in(
         .one(tx)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    super::completion::settle(tx, &programs, &completed, now).await?;
+    super::completion::settle(tx, &programs, &queue_state, &completed, now).await?;
     Ok(completed)
 }
 
@@ -246,6 +254,7 @@ pub async fn refund_order(
     let refunded = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let marked = order::Entity::update_many()
                     .col_expr(order::Column::Status, REFUNDED.into())
                     .col_expr(order::Column::RefundedAt, Some(now).into())

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use entity::point_lot;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 
 use super::{orders, points};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -27,7 +29,15 @@ pub async fn run_once(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<
         .await?;
     let mut points_expired = 0;
     for merchant_id in merchants {
-        points_expired += points::expire_due(db, merchant_id, None, now).await?;
+        // Each lot's expiry and its postings commit together.
+        points_expired += db
+            .transaction::<_, _, AppError>(|tx| {
+                Box::pin(async move {
+                    crate::db::claim_writer(tx).await?;
+                    points::expire_due(tx, merchant_id, None, now).await
+                })
+            })
+            .await?;
     }
     Ok(SweepReport {
         orders_completed,

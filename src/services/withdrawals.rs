@@ -44,6 +44,7 @@ pub async fn request_withdrawal(
     let created = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let created = withdrawal::ActiveModel {
                     merchant_id: Set(merchant_id),
                     user_id: Set(user_id),
@@ -111,6 +112,7 @@ pub async fn review_withdrawal(
     let reviewed = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
+                crate::db::claim_writer(tx).await?;
                 let status = if approve { APPROVED } else { REJECTED };
                 let marked = withdrawal::Entity::update_many()
                     .col_expr(withdrawal::Column::Status, status.into())

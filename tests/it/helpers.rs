@@ -378,3 +378,13 @@ impl TestApp {
         assert!(report.is_clean(), "ledger audit failed:\n{report}");
     }
 }
+
+impl TestApp {
+    /// A second gateway instance on the same database (its own pool, state and router).
+    pub async fn second_instance(&self) -> Fenhong {
+        let config = self.app.state.config.clone();
+        Fenhong::start(config, Some(self.clock.clone()))
+            .await
+            .expect("second instance")
+    }
+}

@@ -11,6 +11,8 @@ mod ledger_props;
 mod limits;
 mod orders;
 mod programs;
+mod queue;
+mod queue_concurrency;
 mod rebate;
 mod roles;
 mod schema_sync;

@@ -100,6 +100,23 @@ impl Membership {
         }
     }
 
+    /// The shopper's queue entries here, newest first.
+    async fn queue_entries(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::queue::types::QueueEntry>> {
+        let entries = crate::services::queue::entries_of_member(
+            &ctx.app().db,
+            self.model.merchant_id,
+            self.model.user_id,
+        )
+        .await?;
+        Ok(entries
+            .into_iter()
+            .map(crate::graphql::queue::types::QueueEntry)
+            .collect())
+    }
+
     /// `true` only in the answer to the `joinByScene` that created this membership; a later
     /// scan answers `false` and changed nothing.
     async fn just_joined(&self) -> bool {

@@ -25,6 +25,28 @@ impl Merchant {
         Ok((current.version > 0).then(|| current.into()))
     }
 
+    /// The queue free-order program's counters (the merchant's staff only).
+    async fn queue_stats(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::queue::types::QueueStats>> {
+        if !ctx.principal().can_see_merchant_internals(self.0.id) {
+            return Err(
+                AppError::forbidden("only the merchant's staff see queue statistics").into(),
+            );
+        }
+        let slots = crate::graphql::queue::types::slots(ctx, self.0.id).await?;
+        let (waiting, active, completed, pool) =
+            crate::services::queue::stats(&ctx.app().db, self.0.id, slots).await?;
+        let int = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(Some(crate::graphql::queue::types::QueueStats {
+            waiting: int(waiting),
+            active: int(active),
+            completed: int(completed),
+            pool,
+        }))
+    }
+
     async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
         let stores = merchants::stores_of(&ctx.app().db, self.0.id).await?;
         Ok(stores.into_iter().map(Store).collect())

@@ -66,7 +66,7 @@ pub enum RewardKind {
 }
 
 impl RewardKind {
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "QUEUE_SHARE" => Self::QueueShare,
             "REFERRAL" => Self::Referral,
@@ -171,6 +171,15 @@ impl Order {
 
     async fn idempotency_key(&self) -> &str {
         &self.0.idempotency_key
+    }
+
+    /// The order's place in the queue (`null` if it has none).
+    async fn queue_entry(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::queue::types::QueueEntry>> {
+        let entry = crate::services::queue::entry_of_order(&ctx.app().db, self.0.id).await?;
+        Ok(entry.map(crate::graphql::queue::types::QueueEntry))
     }
 
     /// Every reward the order's completion made.

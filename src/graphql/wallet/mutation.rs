@@ -1,9 +1,11 @@
 use async_graphql::{Context, Object, Result, ID};
 use rust_decimal::Decimal;
+use sea_orm::TransactionTrait;
 
 use super::types::Withdrawal;
 use crate::{
     auth::StaffRole,
+    error::AppError,
     graphql::context::{ContextExt, Guard},
     services::{parse_id, points, withdrawals},
 };
@@ -60,6 +62,18 @@ impl WalletMutation {
         days: i32,
     ) -> Result<i32> {
         let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Owner)?;
-        Ok(points::extend_expiry(&ctx.app().db, merchant_id, days, ctx.now()).await?)
+        let now = ctx.now();
+        let extended = ctx
+            .app()
+            .db
+            .transaction::<_, _, AppError>(|tx| {
+                Box::pin(async move {
+                    crate::db::claim_writer(tx).await?;
+                    points::extend_expiry(tx, merchant_id, days, now).await
+                })
+            })
+            .await
+            .map_err(AppError::from)?;
+        Ok(extended)
     }
 }

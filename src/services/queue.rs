@@ -1,0 +1,342 @@
+//! The queue free-order program's storage: the engine runs inside the completion's
+//! transaction, under a lock on the merchant's queue state.
+
+use chrono::{DateTime, Utc};
+use entity::{membership, order, queue_entry, queue_state};
+use rust_decimal::Decimal;
+use sea_orm::{
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::{
+    error::{AppError, AppResult},
+    ledger::{self, AccountKind, Cause, Owner, Posting},
+    rules::{
+        money::Unit,
+        programs::QueueRules,
+        queue::{settle as settle_rules, ActiveEntry, Completion},
+    },
+};
+
+pub const LIVE: &str = "LIVE";
+pub const COMPLETED: &str = "COMPLETED";
+
+/// Takes the merchant's queue lock for the rest of the transaction (PostgreSQL: a row lock
+/// on its queue state; SQLite: the single writer already serializes) and returns the state.
+pub async fn lock_merchant(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<queue_state::Model> {
+    queue_state::Entity::insert(queue_state::ActiveModel {
+        merchant_id: Set(merchant_id),
+        next_ordinal: Set(1),
+        live_count: Set(0),
+        completed_count: Set(0),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(queue_state::Column::MerchantId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tx)
+    .await?;
+    queue_state::Entity::find_by_id(merchant_id)
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("queue state vanished")))
+}
+
+/// The first `slots` live entries, in queue order: an index range scan, whatever the length
+/// of the queue behind them.
+pub async fn active_entries(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    slots: i32,
+) -> AppResult<Vec<queue_entry::Model>> {
+    Ok(queue_entry::Entity::find()
+        .filter(queue_entry::Column::MerchantId.eq(merchant_id))
+        .filter(queue_entry::Column::Status.eq(LIVE))
+        .order_by_asc(queue_entry::Column::Ordinal)
+        .limit(slots.max(1) as u64)
+        .all(db)
+        .await?)
+}
+
+pub async fn pool(db: &impl ConnectionTrait, merchant_id: i64) -> AppResult<Decimal> {
+    ledger::balance(db, merchant_id, Owner::Merchant, AccountKind::QueuePool).await
+}
+
+async fn referrer_of(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+) -> AppResult<Option<i64>> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::MerchantId.eq(merchant_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(tx)
+        .await?
+        .and_then(|m| m.referrer_id))
+}
+
+/// Settles a completed order in the queue program: pays the active entries and the
+/// referrers, carries the rest to the pool, and appends the order's own entry. The caller
+/// holds the merchant's queue lock.
+pub async fn settle(
+    tx: &impl ConnectionTrait,
+    rules: &QueueRules,
+    state: &queue_state::Model,
+    order: &order::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let merchant_id = order.merchant_id;
+    let referrer = referrer_of(tx, merchant_id, order.user_id).await?;
+    let second = match referrer {
+        Some(r) => referrer_of(tx, merchant_id, r).await?,
+        None => None,
+    };
+    let head = active_entries(tx, merchant_id, rules.active_slots).await?;
+    let active: Vec<ActiveEntry> = head
+        .iter()
+        .map(|e| ActiveEntry {
+            id: e.id,
+            target: Unit::Cny.from_minor(e.target),
+            received: Unit::Cny.from_minor(e.received),
+        })
+        .collect();
+    let pool_before = pool(tx, merchant_id).await?;
+    let completion = Completion {
+        cash_base: Unit::Cny.from_minor(order.cash_paid),
+        has_referrer: referrer.is_some(),
+        has_second_referrer: second.is_some(),
+    };
+    let Some(settlement) = settle_rules(rules, &active, pool_before, completion) else {
+        return Ok(()); // below the minimum order amount: no queue effect
+    };
+
+    let mut postings = vec![
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::RewardFunding,
+            -settlement.funding,
+            "QUEUE_FUNDING",
+        ),
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::QueuePool,
+            -settlement.pool_before,
+            "POOL_RELEASE",
+        ),
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::QueuePool,
+            settlement.pool_after,
+            "POOL_CARRY",
+        ),
+    ];
+    if let Some(r) = referrer {
+        postings.push(Posting::new(
+            Owner::Shopper(r),
+            AccountKind::Cash,
+            settlement.referral,
+            "REFERRAL",
+        ));
+    }
+    if let Some(r) = second {
+        postings.push(Posting::new(
+            Owner::Shopper(r),
+            AccountKind::Cash,
+            settlement.second_referral,
+            "REFERRAL_SECOND_LEVEL",
+        ));
+    }
+    let mut completed = 0;
+    for share in &settlement.shares {
+        let entry = head
+            .iter()
+            .find(|e| e.id == share.entry_id)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("share for an unknown entry")))?;
+        postings.push(Posting::new(
+            Owner::Shopper(entry.user_id),
+            AccountKind::Cash,
+            share.amount,
+            "QUEUE_SHARE",
+        ));
+        let fen = Unit::Cny.to_minor(share.amount).unwrap_or(0);
+        let mut update = queue_entry::Entity::update_many()
+            .col_expr(
+                queue_entry::Column::Received,
+                Expr::col(queue_entry::Column::Received).add(fen),
+            )
+            .filter(queue_entry::Column::Id.eq(entry.id));
+        if share.completes {
+            update = update
+                .col_expr(queue_entry::Column::Status, Expr::value(COMPLETED))
+                .col_expr(queue_entry::Column::CompletedAt, Expr::value(Some(now)));
+            completed += 1;
+        }
+        update.exec(tx).await?;
+    }
+    ledger::post(
+        tx,
+        merchant_id,
+        Cause::order("ORDER_COMPLETED", order.id),
+        &postings,
+        now,
+    )
+    .await?;
+
+    let joined = match settlement.new_entry_target {
+        Some(target) => {
+            queue_entry::Entity::insert(queue_entry::ActiveModel {
+                merchant_id: Set(merchant_id),
+                ordinal: Set(state.next_ordinal),
+                order_id: Set(order.id),
+                user_id: Set(order.user_id),
+                target: Set(Unit::Cny.to_minor(target).unwrap_or(0)),
+                received: Set(0),
+                status: Set(LIVE.into()),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .exec_without_returning(tx)
+            .await?;
+            1
+        }
+        None => 0,
+    };
+    queue_state::Entity::update_many()
+        .col_expr(
+            queue_state::Column::NextOrdinal,
+            Expr::col(queue_state::Column::NextOrdinal).add(joined),
+        )
+        .col_expr(
+            queue_state::Column::LiveCount,
+            Expr::col(queue_state::Column::LiveCount).add(joined - completed),
+        )
+        .col_expr(
+            queue_state::Column::CompletedCount,
+            Expr::col(queue_state::Column::CompletedCount).add(completed),
+        )
+        .col_expr(queue_state::Column::UpdatedAt, Expr::value(now))
+        .filter(queue_state::Column::MerchantId.eq(merchant_id))
+        .exec(tx)
+        .await?;
+    Ok(())
+}
+
+/// Where an entry stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Active { position: i64 },
+    Waiting { position: i64 },
+    Completed,
+}
+
+/// The entry's standing: from the active head (N rows) and the counters, never a count of
+/// the waiting entries. A waiting entry's position is `ordinal − completed` because entries
+/// leave only from the active head.
+pub async fn standing(
+    db: &impl ConnectionTrait,
+    entry: &queue_entry::Model,
+    slots: i32,
+) -> AppResult<Standing> {
+    if entry.status == COMPLETED {
+        return Ok(Standing::Completed);
+    }
+    let head = active_entries(db, entry.merchant_id, slots).await?;
+    if let Some(index) = head.iter().position(|e| e.id == entry.id) {
+        return Ok(Standing::Active {
+            position: index as i64 + 1,
+        });
+    }
+    let completed = queue_state::Entity::find_by_id(entry.merchant_id)
+        .one(db)
+        .await?
+        .map_or(0, |s| s.completed_count);
+    Ok(Standing::Waiting {
+        position: entry.ordinal - completed,
+    })
+}
+
+/// The queue's recent pace: seconds per completed entry over its last 20 completions, or
+/// `None` with fewer than two to go on.
+pub async fn seconds_per_completion(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Option<f64>> {
+    let recent: Vec<Option<DateTime<Utc>>> = queue_entry::Entity::find()
+        .select_only()
+        .column(queue_entry::Column::CompletedAt)
+        .filter(queue_entry::Column::MerchantId.eq(merchant_id))
+        .filter(queue_entry::Column::CompletedAt.is_not_null())
+        .order_by_desc(queue_entry::Column::CompletedAt)
+        .limit(20)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let times: Vec<DateTime<Utc>> = recent.into_iter().flatten().collect();
+    if times.len() < 2 {
+        return Ok(None);
+    }
+    let oldest = *times.last().unwrap_or(&now);
+    let span = (now - oldest).num_milliseconds() as f64 / 1000.0;
+    if span <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(span / times.len() as f64))
+}
+
+pub async fn entry(db: &impl ConnectionTrait, id: i64) -> AppResult<queue_entry::Model> {
+    queue_entry::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("queue entry"))
+}
+
+pub async fn entry_of_order(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+) -> AppResult<Option<queue_entry::Model>> {
+    Ok(queue_entry::Entity::find()
+        .filter(queue_entry::Column::OrderId.eq(order_id))
+        .one(db)
+        .await?)
+}
+
+pub async fn entries_of_member(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+) -> AppResult<Vec<queue_entry::Model>> {
+    Ok(queue_entry::Entity::find()
+        .filter(queue_entry::Column::UserId.eq(user_id))
+        .filter(queue_entry::Column::MerchantId.eq(merchant_id))
+        .order_by_desc(queue_entry::Column::Ordinal)
+        .limit(200)
+        .all(db)
+        .await?)
+}
+
+/// Counts for the dashboard: (waiting, active, completed, pool).
+pub async fn stats(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    slots: i32,
+) -> AppResult<(i64, i64, i64, Decimal)> {
+    let state = queue_state::Entity::find_by_id(merchant_id).one(db).await?;
+    let (live, completed) = state.map_or((0, 0), |s| (s.live_count, s.completed_count));
+    let active = live.min(i64::from(slots.max(1)));
+    Ok((
+        live - active,
+        active,
+        completed,
+        pool(db, merchant_id).await?,
+    ))
+}
