@@ -21,6 +21,24 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) that clients are written against.
     PrintSchema,
+    /// Run the queue free-order engine over a CSV of orders (`user,amount[,referrer]`)
+    /// from an empty queue and print what it pays; touches no database.
+    Simulate {
+        /// The CSV file of orders, in completion order.
+        orders: std::path::PathBuf,
+        #[arg(long, default_value = "3")]
+        slots: i32,
+        #[arg(long, default_value = "0.40")]
+        queue_ratio: rust_decimal::Decimal,
+        #[arg(long, default_value = "0.20")]
+        referral_ratio: rust_decimal::Decimal,
+        #[arg(long, default_value = "0")]
+        second_level_ratio: rust_decimal::Decimal,
+        #[arg(long, default_value = "1")]
+        cap_multiple: rust_decimal::Decimal,
+        #[arg(long, default_value = "0")]
+        min_order_amount: rust_decimal::Decimal,
+    },
     /// Check the ledger: balanced transactions, cached balances, nothing negative.
     /// Exits with status 1 if anything is wrong.
     Audit,
@@ -40,6 +58,29 @@ async fn main() -> anyhow::Result<()> {
             let db = db::connect(&config.database_url).await?;
             db::migrate(&db).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Simulate {
+            orders,
+            slots,
+            queue_ratio,
+            referral_ratio,
+            second_level_ratio,
+            cap_multiple,
+            min_order_amount,
+        } => {
+            let rules = fenhong::rules::programs::QueueRules {
+                enabled: true,
+                active_slots: slots,
+                queue_ratio,
+                referral_ratio,
+                second_level_ratio,
+                cap_multiple,
+                min_order_amount,
+            };
+            let csv = std::fs::read_to_string(&orders)?;
+            let (_, summary) = fenhong::cli::run(&rules, &csv)?;
+            print!("{summary}");
             Ok(())
         }
         Command::Audit => {

@@ -13,6 +13,7 @@ mod orders;
 mod programs;
 mod queue;
 mod queue_concurrency;
+mod queue_props;
 mod rebate;
 mod roles;
 mod schema_sync;
