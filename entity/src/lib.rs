@@ -17,4 +17,5 @@ pub mod referral_code;
 pub mod staff;
 pub mod store;
 pub mod user;
+pub mod va_price_point;
 pub mod withdrawal;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_gateway;
 mod m20261123_000002_ledger;
 mod m20261123_000003_queue;
+mod m20261123_000004_value_added;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_gateway::Migration),
             Box::new(m20261123_000002_ledger::Migration),
             Box::new(m20261123_000003_queue::Migration),
+            Box::new(m20261123_000004_value_added::Migration),
         ]
     }
 }

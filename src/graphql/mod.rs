@@ -7,6 +7,7 @@ pub mod merchant;
 pub mod orders;
 pub mod programs;
 pub mod queue;
+pub mod value_added;
 pub mod wallet;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -21,6 +22,7 @@ pub struct Query(
     orders::query::OrdersQuery,
     wallet::query::WalletQuery,
     queue::query::QueueQuery,
+    value_added::query::ValueAddedQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -31,6 +33,7 @@ pub struct Mutation(
     programs::mutation::ProgramsMutation,
     orders::mutation::OrdersMutation,
     wallet::mutation::WalletMutation,
+    value_added::mutation::ValueAddedMutation,
 );
 
 pub type FenhongSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -63,6 +63,10 @@ pub enum AccountKind {
     FeeIncome,
     /// The queue's pool: budget left over, paid out with the next completion.
     QueuePool,
+    /// The cash backing value-added points.
+    VaPool,
+    /// The merchant's issue of value-added points (negative by the supply).
+    VaIssuance,
 }
 
 impl AccountKind {
@@ -77,13 +81,15 @@ impl AccountKind {
             Self::WithdrawalPayout => "WITHDRAWAL_PAYOUT",
             Self::FeeIncome => "FEE_INCOME",
             Self::QueuePool => "QUEUE_POOL",
+            Self::VaPool => "VA_POOL",
+            Self::VaIssuance => "VA_ISSUANCE",
         }
     }
 
     pub fn unit(self) -> Unit {
         match self {
             Self::Points | Self::PointsIssuance => Unit::Points,
-            Self::VaPoints => Unit::VaPoints,
+            Self::VaPoints | Self::VaIssuance => Unit::VaPoints,
             _ => Unit::Cny,
         }
     }

@@ -8,3 +8,4 @@ pub mod queue_book;
 pub mod rebate;
 pub mod referral;
 pub mod scene;
+pub mod value_added;

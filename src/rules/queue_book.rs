@@ -47,9 +47,14 @@ impl QueueBook {
                 entry.received += share.amount;
             }
         }
-        let before = self.live.len();
-        self.live.retain(|e| e.received < e.target);
-        self.completed += (before - self.live.len()) as u64;
+        // Only the active head was paid, so only it can have completed: no scan of the rest.
+        let head = self.active().len();
+        for index in (0..head).rev() {
+            if self.live[index].received >= self.live[index].target {
+                self.live.remove(index);
+                self.completed += 1;
+            }
+        }
         self.pool = settlement.pool_after;
         let new_id = settlement.new_entry_target.map(|target| {
             let id = self.next_id;

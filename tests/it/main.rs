@@ -17,6 +17,8 @@ mod queue_props;
 mod rebate;
 mod roles;
 mod schema_sync;
+mod value_added;
+mod value_added_props;
 mod walkthrough;
 mod wechat;
 mod withdrawals;

@@ -47,6 +47,25 @@ impl Merchant {
         }))
     }
 
+    /// The value-added program's pool, supply and price (`null` without the program).
+    async fn value_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::value_added::types::ValueAddedState>> {
+        let db = &ctx.app().db;
+        let Some(rules) = crate::services::programs::current(db, self.0.id)
+            .await?
+            .set
+            .value_added
+        else {
+            return Ok(None);
+        };
+        let pool = crate::services::value_added::pool_of(db, self.0.id).await?;
+        Ok(Some(
+            crate::graphql::value_added::types::ValueAddedState::of(pool, &rules),
+        ))
+    }
+
     async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
         let stores = merchants::stores_of(&ctx.app().db, self.0.id).await?;
         Ok(stores.into_iter().map(Store).collect())

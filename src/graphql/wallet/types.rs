@@ -12,7 +12,7 @@ use crate::{
         membership::types::load_user, orders::types::Unit,
     },
     rules::money,
-    services::wallet,
+    services::{value_added, wallet},
 };
 
 /// What a shopper holds at one merchant.
@@ -47,6 +47,22 @@ impl Wallet {
             .await?
             .points;
         Ok(i32::try_from(points).unwrap_or(i32::MAX))
+    }
+
+    /// Value-added points held.
+    async fn value_added_points(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        let mut held = value_added::holding(&ctx.app().db, self.merchant_id, self.user_id).await?;
+        held.rescale(4);
+        Ok(held)
+    }
+
+    /// What selling every value-added point held would gross now (before the fee).
+    async fn value_added_worth(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        let db = &ctx.app().db;
+        let held = value_added::holding(db, self.merchant_id, self.user_id).await?;
+        Ok(value_added::pool_of(db, self.merchant_id)
+            .await?
+            .gross_of(held))
     }
 
     /// Every movement of the shopper's balances here, newest first.

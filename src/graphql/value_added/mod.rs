@@ -1,0 +1,3 @@
+pub mod mutation;
+pub mod query;
+pub mod types;
