@@ -12,6 +12,7 @@ use crate::{
     db,
     graphql::{self, FenhongSchema},
     http,
+    live::{self, LiveHub},
     rules::scene::SceneSigner,
     services,
 };
@@ -27,6 +28,7 @@ pub struct Inner {
     pub tokens: TokenKeys,
     pub scenes: SceneSigner,
     pub wechat: WechatLogin,
+    pub live: LiveHub,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,7 +75,26 @@ impl Fenhong {
                  any code and logs in as openid dev-<code>"
             );
         }
+        let (signals, _) = tokio::sync::broadcast::channel(live::LOCAL_BUFFER);
+        let backend: Arc<dyn live::LiveBackend> = match &config.redis_url {
+            Some(url) => {
+                let redis =
+                    Arc::new(live::redis::RedisLive::connect(url, &config.redis_prefix).await?);
+                redis.rebuild(&db).await?;
+                redis.start(db.clone(), signals.clone());
+                redis
+            }
+            None => Arc::new(live::memory::MemoryLive::new(signals.clone())),
+        };
+        tracing::info!(backend = backend.name(), "live backend ready");
+        let hub = LiveHub {
+            backend,
+            signals,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        };
+        live::outbox::spawn_relay(db.clone(), hub.clone());
         let state = AppState(Arc::new(Inner {
+            live: hub,
             tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl),
             scenes: SceneSigner::new(secret.as_bytes()),
             wechat,
@@ -96,6 +117,7 @@ impl Fenhong {
                 tick.tick().await;
                 match services::sweeps::run_once(&state.db, state.clock.now()).await {
                     Ok(report) if report != Default::default() => {
+                        state.live.wake();
                         tracing::info!(?report, "background sweep")
                     }
                     Ok(_) => {}

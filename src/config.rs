@@ -26,6 +26,8 @@ pub struct Config {
     pub environment: Environment,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (instances sharing live state share it).
+    pub redis_prefix: String,
     pub bind: String,
     /// Base of the links printed in QR codes (what a phone opens when it scans one).
     pub public_url: String,
@@ -64,6 +66,7 @@ impl Config {
             environment,
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             redis_url: var("REDIS_URL"),
+            redis_prefix: var("FENHONG_REDIS_PREFIX").unwrap_or_else(|| "fenhong".into()),
             public_url: var("FENHONG_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
             bind,
             admin_password: var("FENHONG_ADMIN_PASSWORD"),
@@ -87,6 +90,7 @@ impl Config {
             environment: Environment::Development,
             database_url: database_url.into(),
             redis_url: None,
+            redis_prefix: "fenhong".into(),
             bind: DEFAULT_BIND.into(),
             public_url: format!("http://{DEFAULT_BIND}"),
             admin_password: None,

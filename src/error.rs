@@ -99,3 +99,35 @@ pub fn classify(err: &mut ServerError) {
         .get_or_insert_with(ErrorExtensionValues::default)
         .set("code", Value::from(code));
 }
+
+/// Gives subscription errors (sent over the WebSocket) their `extensions.code` too; query and
+/// mutation responses are classified by the HTTP handler, which sees every error.
+pub struct ErrorCodes;
+
+impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ErrorCodesExtension {
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    classify(error);
+                }
+                response
+            })
+            .boxed()
+    }
+}

@@ -10,6 +10,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ledger;
+pub mod live;
 pub mod qr;
 pub mod rules;
 pub mod services;

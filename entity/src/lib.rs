@@ -3,6 +3,7 @@
 pub mod ledger_account;
 pub mod ledger_posting;
 pub mod ledger_transaction;
+pub mod live_outbox;
 pub mod membership;
 pub mod merchant;
 pub mod order;

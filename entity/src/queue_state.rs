@@ -10,6 +10,8 @@ pub struct Model {
     pub next_ordinal: i64,
     pub live_count: i64,
     pub completed_count: i64,
+    /// The last live event's sequence number for this merchant.
+    pub event_seq: i64,
     pub updated_at: DateTimeUtc,
 }
 

@@ -6,6 +6,7 @@ mod m20261123_000001_gateway;
 mod m20261123_000002_ledger;
 mod m20261123_000003_queue;
 mod m20261123_000004_value_added;
+mod m20261123_000005_live;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_ledger::Migration),
             Box::new(m20261123_000003_queue::Migration),
             Box::new(m20261123_000004_value_added::Migration),
+            Box::new(m20261123_000005_live::Migration),
         ]
     }
 }

@@ -84,6 +84,16 @@ impl TokenKeys {
 
     /// Checks the signature and expiry (against `now`, the service clock) of a token.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, TokenError> {
+        self.verify_with_expiry(token, now)
+            .map(|(principal, _)| principal)
+    }
+
+    /// As [`TokenKeys::verify`], with the moment the token expires.
+    pub fn verify_with_expiry(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Principal, DateTime<Utc>), TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false; // checked below against the service clock
         validation.set_issuer(&[ISSUER]);
@@ -94,7 +104,10 @@ impl TokenKeys {
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
-        principal_of(&claims).ok_or(TokenError::Invalid)
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
+        principal_of(&claims)
+            .map(|p| (p, expires_at))
+            .ok_or(TokenError::Invalid)
     }
 }
 

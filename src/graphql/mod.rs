@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod context;
+pub mod live;
 pub mod membership;
 pub mod merchant;
 pub mod orders;
@@ -10,7 +11,7 @@ pub mod queue;
 pub mod value_added;
 pub mod wallet;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::AppState;
 
@@ -36,16 +37,24 @@ pub struct Mutation(
     value_added::mutation::ValueAddedMutation,
 );
 
-pub type FenhongSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(live::subscription::LiveSubscription);
+
+pub type FenhongSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits; introspection is off in production.
 pub fn build_schema(state: AppState) -> FenhongSchema {
     let config = &state.config;
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(config.max_query_depth)
-        .limit_complexity(config.max_query_complexity)
-        .limit_recursive_depth(64)
-        .limit_directives(16);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .extension(crate::error::ErrorCodes)
+    .limit_depth(config.max_query_depth)
+    .limit_complexity(config.max_query_complexity)
+    .limit_recursive_depth(64)
+    .limit_directives(16);
     if config.is_production() {
         builder = builder.disable_introspection();
     }
@@ -54,7 +63,11 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
 
 /// The SDL clients are written against (`fenhong print-schema`, committed as schema.graphql).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
-    extract::State,
+    extract::{State, WebSocketUpgrade},
     http::{header, HeaderMap, Request, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -30,23 +30,31 @@ pub fn router(app: Fenhong) -> Router {
     }
     Router::new()
         .route("/graphql", graphql)
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(app.state.config.max_body_bytes))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(app)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 async fn graphql_handler(
@@ -54,13 +62,10 @@ async fn graphql_handler(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
     let principal = app
         .state
         .tokens
-        .principal_of_bearer(bearer, app.state.clock.now());
+        .principal_of_bearer(bearer(&headers), app.state.clock.now());
     let mut response = app
         .schema
         .execute(request.into_inner().data(principal))
@@ -68,7 +73,64 @@ async fn graphql_handler(
     for error in &mut response.errors {
         classify(error);
     }
+    // A mutation may have written live events: let the relay publish them now.
+    app.state.live.wake();
     response.into()
+}
+
+/// Subscriptions over `graphql-transport-ws` (and the older `graphql-ws`). The token comes in
+/// `connection_init` as `{"token": "<jwt>"}` (or the `Authorization` header); the connection
+/// is closed when it expires. Buffers are small and the write buffer bounded, so many idle
+/// sockets cost little and a slow client cannot grow memory without limit.
+async fn graphql_ws(
+    State(app): State<Fenhong>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header_token = bearer(&headers).map(|v| v.trim_start_matches("Bearer ").trim().to_owned());
+    let schema = app.schema.clone();
+    let state = app.state.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel();
+            let clock = state.clock.clone();
+            let connection = GraphQLWebSocket::new(socket, schema, protocol)
+                .keepalive_timeout(Duration::from_secs(60))
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("token")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                        .or(header_token)
+                        .ok_or_else(|| {
+                            async_graphql::Error::new("send {\"token\": \"<jwt>\"} in connection_init")
+                        })?;
+                    let (principal, expires_at) = state
+                        .tokens
+                        .verify_with_expiry(&token, state.clock.now())
+                        .map_err(|_| async_graphql::Error::new("the token is invalid or expired"))?;
+                    let _ = expiry_tx.send(expires_at);
+                    let mut data = async_graphql::Data::default();
+                    data.insert(principal);
+                    Ok(data)
+                });
+            let expires = async move {
+                match expiry_rx.await {
+                    Ok(at) => tokio::time::sleep((at - clock.now()).to_std().unwrap_or_default()).await,
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = connection.serve() => {}
+                _ = expires => tracing::info!("closed a subscription connection: its token expired"),
+            }
+        })
 }
 
 async fn graphiql() -> Html<String> {
@@ -84,17 +146,24 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers.
+/// Ready when the database and the live backend answer.
 async fn readyz(State(app): State<Fenhong>) -> Response {
     let db = &app.state.db;
     let check =
         tokio::time::timeout(Duration::from_secs(3), db.execute_unprepared("SELECT 1")).await;
     let database_ok = matches!(check, Ok(Ok(_)));
+    let live = &app.state.live.backend;
+    let live_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(3), live.health()).await,
+        Ok(Ok(()))
+    );
     let body = serde_json::json!({
         "database": if database_ok { "ok" } else { "unreachable" },
         "backend": format!("{:?}", db.get_database_backend()).to_lowercase(),
+        "live": if live_ok { "ok" } else { "unreachable" },
+        "liveBackend": live.name(),
     });
-    let status = if database_ok {
+    let status = if database_ok && live_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -10,6 +10,7 @@ use sea_orm::{
 
 use crate::{
     error::{AppError, AppResult},
+    live::{outbox, EventKind},
     rules::{
         referral::{decide_join, JoinDecision, ScannedCode},
         scene::{SceneKind, SceneSigner},
@@ -123,6 +124,7 @@ pub async fn join_by_scene(
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
                 crate::db::claim_writer(tx).await?;
+                super::queue::lock_merchant(tx, scanned.merchant_id, now).await?;
                 let existing = find_membership(tx, scanned.merchant_id, user_id).await?;
                 let referrer_is_member = match scanned.referrer_id {
                     Some(referrer) => find_membership(tx, scanned.merchant_id, referrer)
@@ -210,6 +212,11 @@ async fn insert_membership(
                 })
                 .exec_without_returning(tx)
                 .await?;
+                let kind = EventKind::MemberJoined {
+                    user_id,
+                    referrer_id,
+                };
+                outbox::emit(tx, merchant_id, kind, vec![], None, now).await?;
                 return Ok(Joined {
                     membership,
                     newly_joined: true,

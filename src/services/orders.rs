@@ -99,10 +99,8 @@ pub async fn record_order(
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
                 crate::db::claim_writer(tx).await?;
-                if input.complete {
-                    // Taken before any account is touched, as every completion takes it.
-                    queue::lock_merchant(tx, merchant_id, now).await?;
-                }
+                // Taken before any account is touched, as every completion takes it.
+                queue::lock_merchant(tx, merchant_id, now).await?;
                 let programs = programs::current(tx, merchant_id).await?;
                 let mut cash_paid = amount;
                 if input.points_to_use > 0 {
@@ -167,6 +165,17 @@ pub async fn record_order(
                 }
                 if input.complete {
                     return complete_in(tx, recorded.id, now).await;
+                }
+                if input.points_to_use > 0 {
+                    crate::live::outbox::emit(
+                        tx,
+                        merchant_id,
+                        crate::live::EventKind::WalletsChanged,
+                        vec![member.user_id],
+                        None,
+                        now,
+                    )
+                    .await?;
                 }
                 Ok(recorded)
             })
@@ -255,6 +264,7 @@ pub async fn refund_order(
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
                 crate::db::claim_writer(tx).await?;
+                queue::lock_merchant(tx, merchant_id, now).await?;
                 let marked = order::Entity::update_many()
                     .col_expr(order::Column::Status, REFUNDED.into())
                     .col_expr(order::Column::RefundedAt, Some(now).into())
@@ -275,6 +285,7 @@ pub async fn refund_order(
                 if order.points_used > 0 {
                     points::restore(tx, merchant_id, order.user_id, order.id, now).await?;
                 }
+                crate::live::outbox::emit(tx, merchant_id, crate::live::EventKind::WalletsChanged, vec![order.user_id], None, now).await?;
                 order::Entity::find_by_id(order.id)
                     .one(tx)
                     .await?

@@ -205,7 +205,7 @@ pub async fn expire_due(
     merchant_id: i64,
     user_id: Option<i64>,
     now: DateTime<Utc>,
-) -> AppResult<i64> {
+) -> AppResult<(i64, Vec<i64>)> {
     let mut query = point_lot::Entity::find()
         .filter(point_lot::Column::MerchantId.eq(merchant_id))
         .filter(point_lot::Column::Remaining.gt(0))
@@ -216,6 +216,7 @@ pub async fn expire_due(
         query = query.filter(point_lot::Column::UserId.eq(user_id));
     }
     let mut total = 0;
+    let mut users = Vec::new();
     for lot in query.all(db).await? {
         let taken = point_lot::Entity::update_many()
             .col_expr(point_lot::Column::Remaining, Expr::value(0))
@@ -256,8 +257,11 @@ pub async fn expire_due(
         )
         .await?;
         total += lot.remaining;
+        users.push(lot.user_id);
     }
-    Ok(total)
+    users.sort_unstable();
+    users.dedup();
+    Ok((total, users))
 }
 
 /// Moves the expiry of every live lot of the merchant `days` later. Returns the lots extended.

@@ -35,6 +35,7 @@ pub async fn lock_merchant(
         next_ordinal: Set(1),
         live_count: Set(0),
         completed_count: Set(0),
+        event_seq: Set(0),
         updated_at: Set(now),
     })
     .on_conflict(
@@ -84,6 +85,17 @@ async fn referrer_of(
         .and_then(|m| m.referrer_id))
 }
 
+/// What a completion changed in the queue, for the live event.
+#[derive(Clone, Debug, Default)]
+pub struct SettleOutcome {
+    /// (entry id, received in fen, completed)
+    pub changed: Vec<(i64, i64, bool)>,
+    /// (entry id, ordinal) of the order's own entry.
+    pub joined: Option<(i64, i64)>,
+    /// Shoppers whose cash grew.
+    pub credited: Vec<i64>,
+}
+
 /// Settles a completed order in the queue program: pays the active entries and the
 /// referrers, carries the rest to the pool, and appends the order's own entry. The caller
 /// holds the merchant's queue lock.
@@ -93,7 +105,7 @@ pub async fn settle(
     state: &queue_state::Model,
     order: &order::Model,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Option<SettleOutcome>> {
     let merchant_id = order.merchant_id;
     let referrer = referrer_of(tx, merchant_id, order.user_id).await?;
     let second = match referrer {
@@ -116,8 +128,9 @@ pub async fn settle(
         has_second_referrer: second.is_some(),
     };
     let Some(settlement) = settle_rules(rules, &active, pool_before, completion) else {
-        return Ok(()); // below the minimum order amount: no queue effect
+        return Ok(None); // below the minimum order amount: no queue effect
     };
+    let mut outcome = SettleOutcome::default();
 
     let mut postings = vec![
         Posting::new(
@@ -146,6 +159,7 @@ pub async fn settle(
             settlement.referral,
             "REFERRAL",
         ));
+        outcome.credited.push(r);
     }
     if let Some(r) = second {
         postings.push(Posting::new(
@@ -154,6 +168,7 @@ pub async fn settle(
             settlement.second_referral,
             "REFERRAL_SECOND_LEVEL",
         ));
+        outcome.credited.push(r);
     }
     let mut completed = 0;
     for share in &settlement.shares {
@@ -168,6 +183,10 @@ pub async fn settle(
             "QUEUE_SHARE",
         ));
         let fen = Unit::Cny.to_minor(share.amount).unwrap_or(0);
+        outcome.credited.push(entry.user_id);
+        outcome
+            .changed
+            .push((entry.id, entry.received + fen, share.completes));
         let mut update = queue_entry::Entity::update_many()
             .col_expr(
                 queue_entry::Column::Received,
@@ -193,7 +212,7 @@ pub async fn settle(
 
     let joined = match settlement.new_entry_target {
         Some(target) => {
-            queue_entry::Entity::insert(queue_entry::ActiveModel {
+            let id = queue_entry::Entity::insert(queue_entry::ActiveModel {
                 merchant_id: Set(merchant_id),
                 ordinal: Set(state.next_ordinal),
                 order_id: Set(order.id),
@@ -204,8 +223,10 @@ pub async fn settle(
                 created_at: Set(now),
                 ..Default::default()
             })
-            .exec_without_returning(tx)
-            .await?;
+            .exec(tx)
+            .await?
+            .last_insert_id;
+            outcome.joined = Some((id, state.next_ordinal));
             1
         }
         None => 0,
@@ -227,7 +248,9 @@ pub async fn settle(
         .filter(queue_state::Column::MerchantId.eq(merchant_id))
         .exec(tx)
         .await?;
-    Ok(())
+    outcome.credited.sort_unstable();
+    outcome.credited.dedup();
+    Ok(Some(outcome))
 }
 
 /// Where an entry stands.

@@ -34,7 +34,13 @@ pub async fn run_once(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<
             .transaction::<_, _, AppError>(|tx| {
                 Box::pin(async move {
                     crate::db::claim_writer(tx).await?;
-                    points::expire_due(tx, merchant_id, None, now).await
+                    super::queue::lock_merchant(tx, merchant_id, now).await?;
+                    let (expired, users) = points::expire_due(tx, merchant_id, None, now).await?;
+                    if !users.is_empty() {
+                        let kind = crate::live::EventKind::WalletsChanged;
+                        crate::live::outbox::emit(tx, merchant_id, kind, users, None, now).await?;
+                    }
+                    Ok(expired)
                 })
             })
             .await?;

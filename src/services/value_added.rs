@@ -204,6 +204,15 @@ pub async fn sell(
                 )
                 .await?;
                 record_price(tx, merchant_id, &rules, "SALE", now).await?;
+                crate::live::outbox::emit(
+                    tx,
+                    merchant_id,
+                    crate::live::EventKind::WalletsChanged,
+                    vec![user_id],
+                    None,
+                    now,
+                )
+                .await?;
                 Ok(sale)
             })
         })

@@ -45,6 +45,7 @@ pub async fn request_withdrawal(
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
                 crate::db::claim_writer(tx).await?;
+                super::queue::lock_merchant(tx, merchant_id, now).await?;
                 let created = withdrawal::ActiveModel {
                     merchant_id: Set(merchant_id),
                     user_id: Set(user_id),
@@ -83,6 +84,12 @@ pub async fn request_withdrawal(
                     ),
                     other => other,
                 })?;
+                let kind = crate::live::EventKind::WithdrawalRequested {
+                    withdrawal_id: created.id,
+                    user_id,
+                    amount,
+                };
+                crate::live::outbox::emit(tx, merchant_id, kind, vec![user_id], None, now).await?;
                 Ok(created)
             })
         })
@@ -113,6 +120,7 @@ pub async fn review_withdrawal(
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
                 crate::db::claim_writer(tx).await?;
+                super::queue::lock_merchant(tx, merchant_id, now).await?;
                 let status = if approve { APPROVED } else { REJECTED };
                 let marked = withdrawal::Entity::update_many()
                     .col_expr(withdrawal::Column::Status, status.into())
@@ -166,6 +174,15 @@ pub async fn review_withdrawal(
                     merchant_id,
                     Cause::withdrawal(cause, found.id),
                     &postings,
+                    now,
+                )
+                .await?;
+                crate::live::outbox::emit(
+                    tx,
+                    merchant_id,
+                    crate::live::EventKind::WalletsChanged,
+                    vec![found.user_id],
+                    None,
                     now,
                 )
                 .await?;

@@ -87,6 +87,9 @@ impl TestApp {
         let (url, sqlite_file) = fresh_database_url().await;
         let mut config = Config::development(url);
         config.admin_password = Some(ADMIN_PASSWORD.into());
+        // Redis when the run has one (each test app in its own key space), else in-process.
+        config.redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+        config.redis_prefix = unique("fenhong-test-");
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
@@ -386,5 +389,104 @@ impl TestApp {
         Fenhong::start(config, Some(self.clock.clone()))
             .await
             .expect("second instance")
+    }
+}
+
+impl TestApp {
+    /// Serves the router on a real socket; returns its address.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        serve(self.app.router()).await
+    }
+}
+
+pub async fn serve(router: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+/// A `graphql-transport-ws` client over a real WebSocket.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsClient {
+    /// Connects and sends `connection_init` with the token; returns the server's answer
+    /// (`connection_ack`, or the error/close it sent).
+    pub async fn connect(address: std::net::SocketAddr, token: &str) -> (Self, Value) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}/graphql/ws")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        let mut client = Self { socket };
+        client
+            .send(json!({ "type": "connection_init", "payload": { "token": token } }))
+            .await;
+        let ack = client.next().await;
+        (client, ack)
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                message.to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next protocol message (answering pings); `{"type": "closed"}` when the server
+    /// closed the connection. Fails after 15 s of silence.
+    pub async fn next(&mut self) -> Value {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(15), self.socket.next())
+                    .await
+                    .expect("a message within 15 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "ping" {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return value;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    return json!({ "type": "closed" })
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits until nothing arrives for `quiet`: `None`, or the unexpected message.
+    pub async fn silent_for(&mut self, quiet: std::time::Duration) -> Option<Value> {
+        use futures::StreamExt;
+        match tokio::time::timeout(quiet, self.socket.next()).await {
+            Err(_) => None,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                serde_json::from_str(&text).ok()
+            }
+            Ok(other) => Some(json!({ "other": format!("{other:?}") })),
+        }
     }
 }

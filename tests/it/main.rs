@@ -9,6 +9,7 @@ mod concurrency;
 mod joining;
 mod ledger_props;
 mod limits;
+mod live;
 mod orders;
 mod programs;
 mod queue;

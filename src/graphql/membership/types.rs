@@ -113,7 +113,7 @@ impl Membership {
         .await?;
         Ok(entries
             .into_iter()
-            .map(crate::graphql::queue::types::QueueEntry)
+            .map(crate::graphql::queue::types::QueueEntry::from)
             .collect())
     }
 

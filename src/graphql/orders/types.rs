@@ -179,7 +179,7 @@ impl Order {
         ctx: &Context<'_>,
     ) -> Result<Option<crate::graphql::queue::types::QueueEntry>> {
         let entry = crate::services::queue::entry_of_order(&ctx.app().db, self.0.id).await?;
-        Ok(entry.map(crate::graphql::queue::types::QueueEntry))
+        Ok(entry.map(crate::graphql::queue::types::QueueEntry::from))
     }
 
     /// Every reward the order's completion made.

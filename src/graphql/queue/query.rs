@@ -35,7 +35,7 @@ impl QueueQuery {
         if !allowed {
             return Err(AppError::forbidden("this queue entry is not yours").into());
         }
-        Ok(Some(QueueEntry(entry)))
+        Ok(Some(QueueEntry::from(entry)))
     }
 
     /// Staff: runs the queue engine over a list of orders from an empty queue, touching no

@@ -16,7 +16,21 @@ pub enum QueueStatus {
     Completed,
 }
 
-pub struct QueueEntry(pub queue_entry::Model);
+/// An entry, with its standing when a live event already told it (subscriptions push
+/// positions without a database read per subscriber).
+pub struct QueueEntry(pub queue_entry::Model, pub Option<Known>);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Known {
+    pub standing: queue::Standing,
+    pub seconds_per_completion: Option<f64>,
+}
+
+impl From<queue_entry::Model> for QueueEntry {
+    fn from(model: queue_entry::Model) -> Self {
+        Self(model, None)
+    }
+}
 
 /// The active-slot count the queue runs with (the last configured, even while paused).
 pub async fn slots(ctx: &Context<'_>, merchant_id: i64) -> Result<i32> {
@@ -26,6 +40,9 @@ pub async fn slots(ctx: &Context<'_>, merchant_id: i64) -> Result<i32> {
 
 impl QueueEntry {
     async fn standing(&self, ctx: &Context<'_>) -> Result<queue::Standing> {
+        if let Some(known) = self.1 {
+            return Ok(known.standing);
+        }
         let slots = slots(ctx, self.0.merchant_id).await?;
         Ok(queue::standing(&ctx.app().db, &self.0, slots).await?)
     }
@@ -79,8 +96,12 @@ impl QueueEntry {
             }
             queue::Standing::Completed => return Ok(None),
         };
-        let pace =
-            queue::seconds_per_completion(&ctx.app().db, self.0.merchant_id, ctx.now()).await?;
+        let pace = match self.1 {
+            Some(known) => known.seconds_per_completion,
+            None => {
+                queue::seconds_per_completion(&ctx.app().db, self.0.merchant_id, ctx.now()).await?
+            }
+        };
         Ok(pace.map(|seconds| (seconds * position as f64).ceil().min(i32::MAX as f64) as i32))
     }
 

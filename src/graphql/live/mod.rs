@@ -1,0 +1,2 @@
+pub mod subscription;
+pub mod types;

@@ -1,0 +1,214 @@
+use async_graphql::{Context, Result, Subscription, ID};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::types::MerchantEvent;
+use crate::{
+    auth::{Principal, StaffRole},
+    error::AppError,
+    graphql::{
+        context::{ContextExt, Guard},
+        queue::types::{slots, Known, QueueEntry},
+        wallet::types::Wallet,
+    },
+    live::{LiveSignal, QueueSnapshot},
+    services::{members, parse_id, queue},
+    AppState,
+};
+
+/// The merchant's last event sequence number, read before the state it goes with.
+async fn current_seq(app: &AppState, merchant_id: i64) -> i64 {
+    entity::queue_state::Entity::find_by_id(merchant_id)
+        .one(&app.db)
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.event_seq)
+}
+
+use sea_orm::EntityTrait;
+
+/// The entry's standing from a snapshot, with its received amount (fen).
+fn standing_in(
+    snapshot: &QueueSnapshot,
+    entry: &entity::queue_entry::Model,
+) -> (queue::Standing, i64) {
+    if let Some((_, received, true)) = snapshot.changed.iter().find(|c| c.0 == entry.id) {
+        return (queue::Standing::Completed, *received);
+    }
+    if let Some(index) = snapshot.active.iter().position(|a| a.0 == entry.id) {
+        return (
+            queue::Standing::Active {
+                position: index as i64 + 1,
+            },
+            snapshot.active[index].1,
+        );
+    }
+    (
+        queue::Standing::Waiting {
+            position: entry.ordinal - snapshot.completed_count,
+        },
+        entry.received,
+    )
+}
+
+/// Reads an entry's whole state from the database (the truth).
+async fn reread(
+    app: &AppState,
+    entry_id: i64,
+    slots: i32,
+) -> Result<(entity::queue_entry::Model, queue::Standing, Option<f64>), AppError> {
+    let model = queue::entry(&app.db, entry_id).await?;
+    let standing = match app.live.backend.rank(model.merchant_id, model.id).await {
+        // Redis knows the rank: a waiting entry's position without touching the database.
+        Some(rank) if rank >= i64::from(slots) && model.status == queue::LIVE => {
+            queue::Standing::Waiting { position: rank + 1 }
+        }
+        _ => queue::standing(&app.db, &model, slots).await?,
+    };
+    let pace = queue::seconds_per_completion(&app.db, model.merchant_id, app.clock.now()).await?;
+    Ok((model, standing, pace))
+}
+
+#[derive(Default)]
+pub struct LiveSubscription;
+
+#[Subscription]
+impl LiveSubscription {
+    /// A queue entry's state at once, then again whenever its position, status or received
+    /// amount changes; ends when it completes. Its owner or the merchant's staff only.
+    async fn queue_position(
+        &self,
+        ctx: &Context<'_>,
+        entry_id: ID,
+    ) -> Result<impl Stream<Item = Result<QueueEntry>>> {
+        let principal = ctx.principal();
+        principal.require_authenticated()?;
+        let entry_id = parse_id(&entry_id, "queue entry")?;
+        let app = ctx.app().clone();
+        let entry = queue::entry(&app.db, entry_id).await?;
+        let allowed = match principal {
+            Principal::Shopper { user_id } => user_id == entry.user_id,
+            other => other.can_see_merchant_internals(entry.merchant_id),
+        };
+        if !allowed {
+            return Err(AppError::forbidden("this queue entry is not yours").into());
+        }
+        let merchant_id = entry.merchant_id;
+        let slots = slots(ctx, merchant_id).await?;
+        // Subscribe before reading, so nothing falls between the read and the first event.
+        let mut signals = app.live.subscribe();
+        Ok(async_stream::stream! {
+            let mut seq = current_seq(&app, merchant_id).await;
+            let (mut model, mut standing, pace) = match reread(&app, entry_id, slots).await {
+                Ok(state) => state,
+                Err(err) => { yield Err(err.into()); return; }
+            };
+            yield Ok(QueueEntry(model.clone(), Some(Known { standing, seconds_per_completion: pace })));
+            while standing != queue::Standing::Completed {
+                let (next, received, pace) = match signals.recv().await {
+                    Ok(LiveSignal::Event(event)) => {
+                        if event.merchant_id != merchant_id || event.seq <= seq {
+                            continue;
+                        }
+                        let gap = event.seq != seq + 1;
+                        seq = event.seq;
+                        match (&event.queue, gap) {
+                            (Some(snapshot), false) => {
+                                let (next, received) = standing_in(snapshot, &model);
+                                (next, received, snapshot.seconds_per_completion)
+                            }
+                            (None, false) => continue,
+                            (_, true) => match reread(&app, entry_id, slots).await {
+                                Ok((fresh, next, pace)) => (next, fresh.received, pace),
+                                Err(err) => { yield Err(err.into()); return; }
+                            },
+                        }
+                    }
+                    Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
+                        seq = current_seq(&app, merchant_id).await;
+                        match reread(&app, entry_id, slots).await {
+                            Ok((fresh, next, pace)) => (next, fresh.received, pace),
+                            Err(err) => { yield Err(err.into()); return; }
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if next != standing || received != model.received {
+                    standing = next;
+                    model.received = received;
+                    if standing == queue::Standing::Completed {
+                        model.status = queue::COMPLETED.into();
+                    }
+                    yield Ok(QueueEntry(model.clone(), Some(Known { standing, seconds_per_completion: pace })));
+                }
+            }
+        })
+    }
+
+    /// The shopper's own wallet at a merchant at once, then whenever it changes.
+    async fn wallet_updated(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+    ) -> Result<impl Stream<Item = Result<Wallet>>> {
+        let user_id = ctx.principal().require_shopper()?;
+        let merchant_id = parse_id(&merchant_id, "merchant")?;
+        let app = ctx.app().clone();
+        members::find_membership(&app.db, merchant_id, user_id)
+            .await?
+            .ok_or(AppError::NotFound("membership"))?;
+        let mut signals = app.live.subscribe();
+        Ok(async_stream::stream! {
+            yield Ok(Wallet { merchant_id, user_id });
+            loop {
+                match signals.recv().await {
+                    Ok(LiveSignal::Event(event)) => {
+                        if event.merchant_id == merchant_id && event.wallets.contains(&user_id) {
+                            yield Ok(Wallet { merchant_id, user_id });
+                        }
+                    }
+                    Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
+                        yield Ok(Wallet { merchant_id, user_id });
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+
+    /// Staff: orders completed, members joined and withdrawals requested, as they happen.
+    async fn merchant_feed(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+    ) -> Result<impl Stream<Item = Result<MerchantEvent>>> {
+        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Cashier)?;
+        let app = ctx.app().clone();
+        let mut signals = app.live.subscribe();
+        Ok(async_stream::stream! {
+            let mut seq = current_seq(&app, merchant_id).await;
+            loop {
+                match signals.recv().await {
+                    Ok(LiveSignal::Event(event)) => {
+                        if event.merchant_id != merchant_id || event.seq <= seq {
+                            continue;
+                        }
+                        if event.seq != seq + 1 {
+                            yield Ok(MerchantEvent::resync(event.at));
+                        }
+                        seq = event.seq;
+                        if let Some(shown) = MerchantEvent::of(&event) {
+                            yield Ok(shown);
+                        }
+                    }
+                    Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
+                        seq = current_seq(&app, merchant_id).await;
+                        yield Ok(MerchantEvent::resync(app.clock.now()));
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+}

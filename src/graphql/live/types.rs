@@ -1,0 +1,85 @@
+use async_graphql::{Enum, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::live::{EventKind, LiveEvent};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MerchantEventKind {
+    OrderCompleted,
+    MemberJoined,
+    WithdrawalRequested,
+    /// Events may have been missed (a reconnect, a slow reader): reload what is shown.
+    Resync,
+}
+
+/// Something that just happened at a merchant.
+#[derive(SimpleObject)]
+pub struct MerchantEvent {
+    /// The merchant's event sequence number (0 for RESYNC).
+    pub seq: i32,
+    pub at: DateTime<Utc>,
+    pub kind: MerchantEventKind,
+    pub order_id: Option<ID>,
+    pub user_id: Option<ID>,
+    pub referrer_id: Option<ID>,
+    pub withdrawal_id: Option<ID>,
+    pub amount: Option<Decimal>,
+}
+
+fn id(n: i64) -> Option<ID> {
+    Some(ID(n.to_string()))
+}
+
+impl MerchantEvent {
+    pub fn resync(at: DateTime<Utc>) -> Self {
+        Self {
+            seq: 0,
+            at,
+            kind: MerchantEventKind::Resync,
+            order_id: None,
+            user_id: None,
+            referrer_id: None,
+            withdrawal_id: None,
+            amount: None,
+        }
+    }
+
+    /// The feed's view of an event; `None` for events the feed does not show.
+    pub fn of(event: &LiveEvent) -> Option<Self> {
+        let mut out = Self::resync(event.at);
+        out.seq = i32::try_from(event.seq).unwrap_or(i32::MAX);
+        match &event.kind {
+            EventKind::OrderCompleted {
+                order_id,
+                user_id,
+                amount,
+            } => {
+                out.kind = MerchantEventKind::OrderCompleted;
+                out.order_id = id(*order_id);
+                out.user_id = id(*user_id);
+                out.amount = Some(*amount);
+            }
+            EventKind::MemberJoined {
+                user_id,
+                referrer_id,
+            } => {
+                out.kind = MerchantEventKind::MemberJoined;
+                out.user_id = id(*user_id);
+                out.referrer_id = referrer_id.and_then(id);
+            }
+            EventKind::WithdrawalRequested {
+                withdrawal_id,
+                user_id,
+                amount,
+            } => {
+                out.kind = MerchantEventKind::WithdrawalRequested;
+                out.withdrawal_id = id(*withdrawal_id);
+                out.user_id = id(*user_id);
+                out.amount = Some(*amount);
+            }
+            EventKind::WalletsChanged => return None,
+        }
+        Some(out)
+    }
+}

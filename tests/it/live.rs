@@ -1,0 +1,250 @@
+//! Live queue positions, wallets and the merchant feed over real WebSockets.
+
+use serde_json::{json, Value};
+
+use crate::{helpers::*, queue::queue_rules};
+
+const POSITION: &str =
+    "subscription($id: ID!) { queuePosition(entryId: $id) { status position received } }";
+
+/// Records and completes an order of `amount` for `user` through GraphQL.
+async fn complete(
+    t: &TestApp,
+    cashier: &str,
+    store: &str,
+    user: &str,
+    amount: &str,
+    key: &str,
+) -> Value {
+    t.ok(
+        Some(cashier),
+        "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { queueEntry { id } } }",
+        json!({ "i": { "storeId": store, "userId": user, "amount": amount, "idempotencyKey": key, "complete": true } }),
+    )
+    .await["recordOrder"]
+        .clone()
+}
+
+/// The RULES.md table (A–G, F referred by P) at one merchant; returns G's entry id.
+async fn rules_table(t: &TestApp, m: &Merchant, cashier: &str) -> (String, String) {
+    let mut p_scene = String::new();
+    let mut g = (String::new(), String::new());
+    for name in ["P", "A", "B", "C", "D", "E", "F", "G"] {
+        let (token, id) = t.shopper(&unique(name)).await;
+        let scene = if name == "F" {
+            p_scene.clone()
+        } else {
+            m.store_scene.clone()
+        };
+        let joined = t.join(&token, &scene).await;
+        if name == "P" {
+            p_scene = joined["referralCode"]["scene"].as_str().unwrap().to_owned();
+            continue;
+        }
+        let amount = match name {
+            "D" => "600",
+            "F" => "200",
+            "G" => "300",
+            _ => "1000",
+        };
+        let order = complete(t, cashier, &m.store_id, &id, amount, name).await;
+        if name == "G" {
+            g = (
+                token,
+                order["queueEntry"]["id"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+    g
+}
+
+/// The code of a subscription's refusal (sent as `next` with errors, or as `error`).
+fn refusal(message: &Value) -> String {
+    let errors = if message["type"] == "error" {
+        &message["payload"]
+    } else {
+        &message["payload"]["errors"]
+    };
+    assert!(message["payload"]["data"].is_null(), "{message}");
+    errors[0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{message}"))
+        .to_owned()
+}
+
+fn next_payload(message: &Value) -> Value {
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["queuePosition"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shoppers_position_moves_up_live_until_the_entry_completes() {
+    let t = TestApp::new().await;
+    let m = t.merchant_with_store("Live").await;
+    t.configure(&m, json!({ "queue": queue_rules() })).await;
+    let cashier = t.staff(&m, "CASHIER").await;
+    let (g_token, g_entry) = rules_table(&t, &m, &cashier).await;
+    let address = t.serve().await;
+    let (mut ws, ack) = WsClient::connect(address, &g_token).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.subscribe("1", POSITION, json!({ "id": g_entry })).await;
+    assert_eq!(
+        next_payload(&ws.next().await),
+        json!({ "status": "WAITING", "position": 5, "received": "0.00" })
+    );
+
+    let (_, h) = t.shopper("h").await;
+    let h_token = t.shopper("h").await.0;
+    t.join(&h_token, &m.store_scene).await;
+    // h1 pays C, D and E 200.00 each: nobody completes, G stays 5th (nothing is pushed).
+    complete(&t, &cashier, &m.store_id, &h, "1000", "h1").await;
+    // h2 completes D: G moves to 4th.
+    complete(&t, &cashier, &m.store_id, &h, "1000", "h2").await;
+    assert_eq!(
+        next_payload(&ws.next().await),
+        json!({ "status": "WAITING", "position": 4, "received": "0.00" })
+    );
+    // h3 (746.68 split 248.89) completes C and F: G is active, 2nd.
+    complete(&t, &cashier, &m.store_id, &h, "1000", "h3").await;
+    assert_eq!(
+        next_payload(&ws.next().await),
+        json!({ "status": "ACTIVE", "position": 2, "received": "0.00" })
+    );
+    // h4 (824.45 split 274.81) completes E and pays G 274.81: G is 1st.
+    complete(&t, &cashier, &m.store_id, &h, "1000", "h4").await;
+    assert_eq!(
+        next_payload(&ws.next().await),
+        json!({ "status": "ACTIVE", "position": 1, "received": "274.81" })
+    );
+    // h5 (670.38 split 223.46) pays G the 25.19 it lacked.
+    complete(&t, &cashier, &m.store_id, &h, "1000", "h5").await;
+    assert_eq!(
+        next_payload(&ws.next().await),
+        json!({ "status": "COMPLETED", "position": null, "received": "300.00" })
+    );
+    assert_eq!(ws.next().await, json!({ "id": "1", "type": "complete" }));
+    assert_eq!(t.wallet(&g_token, &m.id).await["cash"], "300.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_and_merchant_feed_follow_orders_and_joins() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let (token, user) = &shop.shoppers[0];
+    let address = t.serve().await;
+    let (mut owner, _) = WsClient::connect(address, &shop.merchant.owner_token).await;
+    owner
+        .subscribe(
+            "feed",
+            "subscription($m: ID!) { merchantFeed(merchantId: $m) { kind amount userId orderId } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await;
+    let (mut shopper, _) = WsClient::connect(address, token).await;
+    shopper
+        .subscribe(
+            "w",
+            "subscription($m: ID!) { walletUpdated(merchantId: $m) { cash points } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await;
+    let first = shopper.next().await;
+    assert_eq!(
+        first["payload"]["data"]["walletUpdated"],
+        json!({ "cash": "0.00", "points": 0 })
+    );
+    // Give the feed's subscription a moment to be registered before events flow.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let order = t.order(&shop, user, "300.00", json!({})).await;
+    let order_id = order["data"]["recordOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = shopper.next().await;
+    assert_eq!(
+        update["payload"]["data"]["walletUpdated"],
+        json!({ "cash": "0.00", "points": 15 })
+    );
+    let event = owner.next().await;
+    assert_eq!(
+        event["payload"]["data"]["merchantFeed"],
+        json!({ "kind": "ORDER_COMPLETED", "amount": "300.00", "userId": user, "orderId": order_id })
+    );
+    let (newcomer, newcomer_id) = t.shopper("newcomer").await;
+    t.join(&newcomer, &shop.merchant.store_scene).await;
+    let event = owner.next().await;
+    assert_eq!(
+        event["payload"]["data"]["merchantFeed"]["kind"],
+        "MEMBER_JOINED"
+    );
+    assert_eq!(
+        event["payload"]["data"]["merchantFeed"]["userId"],
+        newcomer_id.as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_only_for_their_owners() {
+    let t = TestApp::new().await;
+    let a = t.shop(2).await;
+    let b = t.shop(1).await;
+    t.configure(&a.merchant, json!({ "queue": queue_rules() }))
+        .await;
+    let order = t
+        .ok(Some(&a.cashier), RECORD.replace("rewards {", "queueEntry { id } rewards {").as_str(), json!({ "i": { "storeId": a.merchant.store_id, "userId": a.shoppers[0].1, "amount": "100", "idempotencyKey": "x", "complete": true } }))
+        .await;
+    let entry = order["recordOrder"]["queueEntry"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let address = t.serve().await;
+    let (mut other, _) = WsClient::connect(address, &a.shoppers[1].0).await;
+    other.subscribe("1", POSITION, json!({ "id": entry })).await;
+    assert_eq!(refusal(&other.next().await), "FORBIDDEN");
+    assert_eq!(other.next().await["type"], "complete");
+    let (mut foreign, _) = WsClient::connect(address, &b.merchant.owner_token).await;
+    foreign
+        .subscribe(
+            "2",
+            "subscription($m: ID!) { merchantFeed(merchantId: $m) { kind } }",
+            json!({ "m": a.merchant.id }),
+        )
+        .await;
+    assert_eq!(refusal(&foreign.next().await), "FORBIDDEN");
+    assert_eq!(foreign.next().await["type"], "complete");
+    foreign
+        .subscribe(
+            "3",
+            "subscription($m: ID!) { walletUpdated(merchantId: $m) { cash } }",
+            json!({ "m": a.merchant.id }),
+        )
+        .await;
+    assert_eq!(refusal(&foreign.next().await), "FORBIDDEN");
+    // The owner of the entry may watch it.
+    let (mut owner, _) = WsClient::connect(address, &a.shoppers[0].0).await;
+    owner.subscribe("4", POSITION, json!({ "id": entry })).await;
+    assert_eq!(next_payload(&owner.next().await)["status"], "ACTIVE");
+    // A bad token is refused at connection_init.
+    let (mut bad, answer) = WsClient::connect(address, "not-a-token").await;
+    assert_ne!(answer["type"], "connection_ack", "{answer}");
+    assert_eq!(bad.next().await["type"], "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_closed_when_its_token_expires() {
+    let t = TestApp::with_config(|c| c.token_ttl = std::time::Duration::from_secs(2)).await;
+    let shop = t.shop(1).await;
+    let address = t.serve().await;
+    let (mut ws, ack) = WsClient::connect(address, &shop.shoppers[0].0).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.subscribe(
+        "w",
+        "subscription($m: ID!) { walletUpdated(merchantId: $m) { cash } }",
+        json!({ "m": shop.merchant.id }),
+    )
+    .await;
+    assert_eq!(ws.next().await["type"], "next");
+    let started = std::time::Instant::now();
+    assert_eq!(ws.next().await["type"], "closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
