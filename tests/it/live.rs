@@ -98,6 +98,10 @@ async fn a_shoppers_position_moves_up_live_until_the_entry_completes() {
     t.join(&h_token, &m.store_scene).await;
     // h1 pays C, D and E 200.00 each: nobody completes, G stays 5th (nothing is pushed).
     complete(&t, &cashier, &m.store_id, &h, "1000", "h1").await;
+    assert_eq!(
+        ws.silent_for(std::time::Duration::from_millis(800)).await,
+        None
+    );
     // h2 completes D: G moves to 4th.
     complete(&t, &cashier, &m.store_id, &h, "1000", "h2").await;
     assert_eq!(

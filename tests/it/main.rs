@@ -10,6 +10,7 @@ mod joining;
 mod ledger_props;
 mod limits;
 mod live;
+mod live_redis;
 mod orders;
 mod programs;
 mod queue;
