@@ -80,8 +80,7 @@ fn redis_benchmark() -> String {
             "redis-benchmark (same machine): {}",
             String::from_utf8_lossy(&out.stdout)
                 .split(['\r', '\n'])
-                .filter(|l| l.contains("requests per second"))
-                .next_back()
+                .rfind(|l| l.contains("requests per second"))
                 .unwrap_or("")
                 .trim()
         ),
