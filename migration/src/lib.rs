@@ -7,6 +7,7 @@ mod m20261123_000002_ledger;
 mod m20261123_000003_queue;
 mod m20261123_000004_value_added;
 mod m20261123_000005_live;
+mod m20261123_000006_dashboard;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_queue::Migration),
             Box::new(m20261123_000004_value_added::Migration),
             Box::new(m20261123_000005_live::Migration),
+            Box::new(m20261123_000006_dashboard::Migration),
         ]
     }
 }

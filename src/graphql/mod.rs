@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod context;
+pub mod dashboard;
 pub mod live;
 pub mod membership;
 pub mod merchant;
@@ -24,6 +25,7 @@ pub struct Query(
     wallet::query::WalletQuery,
     queue::query::QueueQuery,
     value_added::query::ValueAddedQuery,
+    dashboard::query::DashboardQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,5 +1,7 @@
 //! Routes, limits, health checks and request logging.
 
+mod export;
+
 use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
@@ -31,6 +33,8 @@ pub fn router(app: Fenhong) -> Router {
     Router::new()
         .route("/graphql", graphql)
         .route("/graphql/ws", get(graphql_ws))
+        .route("/export/orders.csv", get(export::orders_csv))
+        .route("/export/ledger.csv", get(export::ledger_csv))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(app.state.config.max_body_bytes))

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod completion;
+pub mod dashboard;
 pub mod members;
 pub mod merchants;
 pub mod orders;

@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod concurrency;
+mod dashboard;
 mod joining;
 mod ledger_props;
 mod limits;

@@ -1,0 +1,299 @@
+//! The merchant dashboard: aggregates computed in SQL (nothing loads the orders), the same
+//! on SQLite and PostgreSQL. Amounts come back in minor units and become decimals here.
+//!
+//! Definitions: an order counts when it completed inside `[from, to)` (GMV is the order
+//! amount, points included). Rewards are the cash the queue and referral programs paid
+//! (QUEUE_SHARE, REFERRAL, REFERRAL_SECOND_LEVEL postings) in the range; the payout ratio is
+//! rewards ÷ GMV. Points redeemed are points spent on orders less points given back by
+//! refunds. Liabilities are what the merchant owes shoppers now: their cash and the cash held
+//! for pending withdrawals (not limited to the range or the store).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+
+use crate::{
+    error::{AppError, AppResult},
+    rules::money::{floor4, Unit},
+};
+
+pub const MAX_DAYS: i64 = 400;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyStats {
+    pub day: NaiveDate,
+    pub gmv: Decimal,
+    pub orders: i64,
+    pub new_members: i64,
+    pub rewards: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferrerStats {
+    pub user_id: i64,
+    pub referred: i64,
+    pub rewards: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dashboard {
+    pub gmv: Decimal,
+    pub orders: i64,
+    pub new_members: i64,
+    pub referred_members: i64,
+    pub queue_rewards: Decimal,
+    pub referral_rewards: Decimal,
+    pub points_issued: i64,
+    pub points_redeemed: i64,
+    pub points_expired: i64,
+    pub payout_ratio: Decimal,
+    pub liabilities: Decimal,
+    pub daily: Vec<DailyStats>,
+    pub top_referrers: Vec<ReferrerStats>,
+}
+
+/// A statement with `?` placeholders, numbered for PostgreSQL.
+fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut n = 0;
+        sql.chars()
+            .map(|c| {
+                if c == '?' {
+                    n += 1;
+                    format!("${n}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The UTC day of a timestamp column, as `YYYY-MM-DD`.
+fn day_of(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+        _ => format!("substr({column}, 1, 10)"),
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Totals {
+    amount: i64,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct KindSum {
+    kind: String,
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct DayRow {
+    day: String,
+    amount: i64,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct ReferrerRow {
+    referrer_id: i64,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Total {
+    total: i64,
+}
+
+pub async fn dashboard(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    store_id: Option<i64>,
+) -> AppResult<Dashboard> {
+    if from >= to {
+        return Err(AppError::invalid("from must be before to"));
+    }
+    if to - from > Duration::days(MAX_DAYS) {
+        return Err(AppError::InvalidInput(format!(
+            "a dashboard covers at most {MAX_DAYS} days"
+        )));
+    }
+    let b = db.get_database_backend();
+    let range = |extra: Vec<Value>| {
+        let mut values: Vec<Value> = vec![merchant_id.into(), from.into(), to.into()];
+        values.extend(extra);
+        values
+    };
+    let store_filter = |column: &str| match store_id {
+        Some(_) => format!(" AND {column} = ?"),
+        None => String::new(),
+    };
+    let store_value = || store_id.map(Value::from).into_iter().collect::<Vec<_>>();
+
+    let orders_sql = format!(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, COUNT(*) AS n FROM orders \
+         WHERE merchant_id = ? AND status = 'COMPLETED' AND completed_at >= ? AND completed_at < ?{}",
+        store_filter("store_id")
+    );
+    let totals = Totals::find_by_statement(statement(b, &orders_sql, range(store_value())))
+        .one(db)
+        .await?
+        .unwrap_or(Totals { amount: 0, n: 0 });
+
+    let members_sql = format!(
+        "SELECT CAST(COUNT(referrer_id) AS BIGINT) AS amount, COUNT(*) AS n FROM memberships \
+         WHERE merchant_id = ? AND joined_at >= ? AND joined_at < ?{}",
+        store_filter("store_id")
+    );
+    let members = Totals::find_by_statement(statement(b, &members_sql, range(store_value())))
+        .one(db)
+        .await?
+        .unwrap_or(Totals { amount: 0, n: 0 });
+
+    // Postings of the range by kind (credits only: the shopper's or the pool's side); with a
+    // store, only postings of that store's orders.
+    let postings_sql = format!(
+        "SELECT p.kind AS kind, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS total \
+         FROM ledger_postings p {} \
+         WHERE p.merchant_id = ? AND p.created_at >= ? AND p.created_at < ? AND p.amount > 0 \
+         AND p.kind IN ('QUEUE_SHARE', 'REFERRAL', 'REFERRAL_SECOND_LEVEL', 'REBATE_POINTS', \
+                        'POINTS_REDEEMED', 'POINTS_RESTORED', 'POINTS_EXPIRED'){} \
+         GROUP BY p.kind",
+        if store_id.is_some() {
+            "JOIN orders o ON o.id = p.order_id"
+        } else {
+            ""
+        },
+        store_filter("o.store_id")
+    );
+    let sums = KindSum::find_by_statement(statement(b, &postings_sql, range(store_value())))
+        .all(db)
+        .await?;
+    let sum = |kinds: &[&str]| -> i64 {
+        sums.iter()
+            .filter(|s| kinds.contains(&s.kind.as_str()))
+            .map(|s| s.total)
+            .sum()
+    };
+    let queue_fen = sum(&["QUEUE_SHARE"]);
+    let referral_fen = sum(&["REFERRAL", "REFERRAL_SECOND_LEVEL"]);
+
+    let liabilities_sql =
+        "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS total FROM ledger_accounts \
+         WHERE merchant_id = ? AND owner_kind = 'USER' AND kind IN ('CASH', 'CASH_ON_HOLD')";
+    let liabilities =
+        Total::find_by_statement(statement(b, liabilities_sql, vec![merchant_id.into()]))
+            .one(db)
+            .await?
+            .map_or(0, |t| t.total);
+
+    // The daily series: every day of the range, zeros included.
+    let order_days_sql = format!(
+        "SELECT {day} AS day, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, COUNT(*) AS n FROM orders \
+         WHERE merchant_id = ? AND status = 'COMPLETED' AND completed_at >= ? AND completed_at < ?{} \
+         GROUP BY {day}",
+        store_filter("store_id"),
+        day = day_of(b, "completed_at")
+    );
+    let order_days = DayRow::find_by_statement(statement(b, &order_days_sql, range(store_value())))
+        .all(db)
+        .await?;
+    let member_days_sql = format!(
+        "SELECT {day} AS day, CAST(0 AS BIGINT) AS amount, COUNT(*) AS n FROM memberships \
+         WHERE merchant_id = ? AND joined_at >= ? AND joined_at < ?{} GROUP BY {day}",
+        store_filter("store_id"),
+        day = day_of(b, "joined_at")
+    );
+    let member_days =
+        DayRow::find_by_statement(statement(b, &member_days_sql, range(store_value())))
+            .all(db)
+            .await?;
+    let reward_days_sql =
+        format!(
+        "SELECT {day} AS day, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS amount, COUNT(*) AS n \
+         FROM ledger_postings p {} \
+         WHERE p.merchant_id = ? AND p.created_at >= ? AND p.created_at < ? AND p.amount > 0 \
+         AND p.kind IN ('QUEUE_SHARE', 'REFERRAL', 'REFERRAL_SECOND_LEVEL'){} GROUP BY {day}",
+        if store_id.is_some() { "JOIN orders o ON o.id = p.order_id" } else { "" },
+        store_filter("o.store_id"),
+        day = day_of(b, "p.created_at")
+    );
+    let reward_days =
+        DayRow::find_by_statement(statement(b, &reward_days_sql, range(store_value())))
+            .all(db)
+            .await?;
+    let find =
+        |rows: &[DayRow], day: &str| rows.iter().find(|r| r.day == day).map(|r| (r.amount, r.n));
+    let mut daily = Vec::new();
+    let mut day = from.date_naive();
+    let last = (to - Duration::nanoseconds(1)).date_naive();
+    while day <= last {
+        let key = day.format("%Y-%m-%d").to_string();
+        let (gmv, orders) = find(&order_days, &key).unwrap_or((0, 0));
+        daily.push(DailyStats {
+            day,
+            gmv: Unit::Cny.from_minor(gmv),
+            orders,
+            new_members: find(&member_days, &key).map_or(0, |r| r.1),
+            rewards: Unit::Cny.from_minor(find(&reward_days, &key).map_or(0, |r| r.0)),
+        });
+        day += Duration::days(1);
+    }
+
+    let referrers_sql = format!(
+        "SELECT referrer_id, COUNT(*) AS n FROM memberships \
+         WHERE merchant_id = ? AND joined_at >= ? AND joined_at < ? AND referrer_id IS NOT NULL{} \
+         GROUP BY referrer_id ORDER BY n DESC, referrer_id LIMIT 10",
+        store_filter("store_id")
+    );
+    let referrers =
+        ReferrerRow::find_by_statement(statement(b, &referrers_sql, range(store_value())))
+            .all(db)
+            .await?;
+    let mut top_referrers = Vec::new();
+    for r in referrers {
+        let rewards_sql = "SELECT CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS total FROM ledger_postings p \
+             JOIN ledger_accounts a ON a.id = p.account_id \
+             WHERE p.merchant_id = ? AND p.created_at >= ? AND p.created_at < ? \
+             AND p.kind IN ('REFERRAL', 'REFERRAL_SECOND_LEVEL') AND a.owner_kind = 'USER' AND a.owner_id = ?";
+        let rewards =
+            Total::find_by_statement(statement(b, rewards_sql, range(vec![r.referrer_id.into()])))
+                .one(db)
+                .await?
+                .map_or(0, |t| t.total);
+        top_referrers.push(ReferrerStats {
+            user_id: r.referrer_id,
+            referred: r.n,
+            rewards: Unit::Cny.from_minor(rewards),
+        });
+    }
+
+    let gmv = Unit::Cny.from_minor(totals.amount);
+    let rewards = Unit::Cny.from_minor(queue_fen + referral_fen);
+    Ok(Dashboard {
+        gmv,
+        orders: totals.n,
+        new_members: members.n,
+        referred_members: members.amount,
+        queue_rewards: Unit::Cny.from_minor(queue_fen),
+        referral_rewards: Unit::Cny.from_minor(referral_fen),
+        points_issued: sum(&["REBATE_POINTS"]),
+        points_redeemed: sum(&["POINTS_REDEEMED"]) - sum(&["POINTS_RESTORED"]),
+        points_expired: sum(&["POINTS_EXPIRED"]),
+        payout_ratio: if gmv.is_zero() {
+            Decimal::new(0, 4)
+        } else {
+            floor4(rewards / gmv)
+        },
+        liabilities: Unit::Cny.from_minor(liabilities),
+        daily,
+        top_referrers,
+    })
+}
