@@ -35,6 +35,9 @@ pub fn router(app: Fenhong) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/export/orders.csv", get(export::orders_csv))
         .route("/export/ledger.csv", get(export::ledger_csv))
+        .route("/console", get(console))
+        .route("/console/", get(console))
+        .route("/console/join", get(console))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(app.state.config.max_body_bytes))
@@ -144,6 +147,21 @@ async fn graphiql() -> Html<String> {
             .subscription_endpoint("/graphql/ws")
             .finish(),
     )
+}
+
+/// The web console: one page, embedded in the binary, that loads nothing from elsewhere.
+async fn console() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
+            ),
+        ],
+        include_str!("console.html"),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

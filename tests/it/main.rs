@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod browser;
 mod concurrency;
 mod dashboard;
 mod joining;

@@ -66,6 +66,26 @@ impl Merchant {
         ))
     }
 
+    /// Staff: the first `first` live entries of the queue, in order (active ones first).
+    async fn queue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<crate::graphql::queue::types::QueueEntry>> {
+        if !ctx.principal().can_see_merchant_internals(self.0.id) {
+            return Err(AppError::forbidden("only the merchant's staff see the queue").into());
+        }
+        if !(1..=500).contains(&first) {
+            return Err(AppError::invalid("first must be between 1 and 500").into());
+        }
+        let entries =
+            crate::services::queue::active_entries(&ctx.app().db, self.0.id, first).await?;
+        Ok(entries
+            .into_iter()
+            .map(crate::graphql::queue::types::QueueEntry::from)
+            .collect())
+    }
+
     async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
         let stores = merchants::stores_of(&ctx.app().db, self.0.id).await?;
         Ok(stores.into_iter().map(Store).collect())
