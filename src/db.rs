@@ -55,3 +55,54 @@ pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbEr
     }
     Ok(())
 }
+
+/// A database of its own on a PostgreSQL server, for benchmarks and tests.
+pub struct ScratchDatabase {
+    pub url: String,
+    name: String,
+    admin: DatabaseConnection,
+}
+
+impl ScratchDatabase {
+    /// The PostgreSQL server of `DATABASE_URL` (default: the local one), for benchmarks.
+    pub fn server_from_env() -> anyhow::Result<String> {
+        let server = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        anyhow::ensure!(
+            server.starts_with("postgres"),
+            "DATABASE_URL must name a PostgreSQL server"
+        );
+        Ok(server)
+    }
+
+    /// Creates `<prefix><unique suffix>` on the server `server_url` connects to.
+    pub async fn create(server_url: &str, prefix: &str) -> anyhow::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{prefix}{}x{n}", std::process::id());
+        let admin = Database::connect(server_url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = match server_url.rfind('/') {
+            Some(i) if i > "postgres://".len() => &server_url[..i],
+            _ => server_url,
+        };
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            name,
+            admin,
+        })
+    }
+
+    /// Drops the database (closing whatever still connects to it).
+    pub async fn drop_now(self) -> anyhow::Result<()> {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await?;
+        Ok(())
+    }
+}

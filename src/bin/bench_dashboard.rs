@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 use fenhong::{db, services::dashboard};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,23 +18,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    anyhow::ensure!(
-        server.starts_with("postgres"),
-        "DATABASE_URL must name a PostgreSQL server"
-    );
-    let name = format!("fenhong_bench_dashboard_{}", std::process::id());
-    let base = &server[..server.rfind('/').unwrap_or(server.len())];
-    let url = format!("{base}/{name}");
-    let admin = Database::connect(&server).await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let result = run(&url, orders).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    let scratch = db::ScratchDatabase::create(
+        &db::ScratchDatabase::server_from_env()?,
+        "fenhong_bench_dashboard_",
+    )
+    .await?;
+    let result = run(&scratch.url, orders).await;
+    scratch.drop_now().await?;
     result
 }
 

@@ -23,7 +23,7 @@ use fenhong::{
 };
 use futures::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
@@ -43,22 +43,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         sizes
     };
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = db::ScratchDatabase::server_from_env()?;
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     println!("{}", redis_benchmark());
     for n in sizes {
-        let name = format!("fenhong_bench_live_{}_{n}", std::process::id());
-        let base = &server[..server.rfind('/').unwrap_or(server.len())];
-        let url = format!("{base}/{name}");
-        let admin = Database::connect(&server).await?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
-        let result = run(&url, &redis, n).await;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+        let scratch = db::ScratchDatabase::create(&server, "fenhong_bench_live_").await?;
+        let result = run(&scratch.url, &redis, n).await;
+        scratch.drop_now().await?;
         result?;
     }
     Ok(())

@@ -15,33 +15,20 @@ use fenhong::{
     services::{accounts, members, merchants, orders, programs},
 };
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, Database};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(8);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    anyhow::ensure!(
-        server.starts_with("postgres"),
-        "DATABASE_URL must name a PostgreSQL server"
-    );
-    let name = format!("fenhong_bench_{}", std::process::id());
-    let base = &server[..server.rfind('/').unwrap_or(server.len())];
-    let url = format!("{base}/{name}");
-    let admin = Database::connect(&server).await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-
+    let scratch =
+        db::ScratchDatabase::create(&db::ScratchDatabase::server_from_env()?, "fenhong_bench_")
+            .await?;
+    let url = scratch.url.clone();
     let result = run(&url, total, concurrency).await;
     let pgbench = pgbench(&url, concurrency);
 
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    scratch.drop_now().await?;
     let (orders_per_sec, p50, p99) = result?;
     println!("fenhong order completion: {total} orders, {concurrency} concurrent");
     println!("  throughput      {orders_per_sec:>10.1} orders/s");

@@ -19,7 +19,7 @@ use fenhong::{
     services::{accounts, members, merchants, orders, programs},
 };
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 fn rules() -> QueueRules {
     QueueRules {
@@ -40,23 +40,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(300);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    anyhow::ensure!(
-        server.starts_with("postgres"),
-        "DATABASE_URL must name a PostgreSQL server"
-    );
-    let name = format!("fenhong_bench_queue_{}", std::process::id());
-    let base = &server[..server.rfind('/').unwrap_or(server.len())];
-    let url = format!("{base}/{name}");
-    let admin = Database::connect(&server).await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let result = run(&url, completions).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    let scratch = db::ScratchDatabase::create(
+        &db::ScratchDatabase::server_from_env()?,
+        "fenhong_bench_queue_",
+    )
+    .await?;
+    let result = run(&scratch.url, completions).await;
+    scratch.drop_now().await?;
     result?;
     engine_alone();
     Ok(())
