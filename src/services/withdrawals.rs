@@ -196,6 +196,21 @@ pub async fn review_withdrawal(
     Ok(reviewed)
 }
 
+/// A shopper's own withdrawals at a merchant, newest first.
+pub async fn withdrawals_of_member(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+) -> AppResult<Vec<withdrawal::Model>> {
+    Ok(withdrawal::Entity::find()
+        .filter(withdrawal::Column::MerchantId.eq(merchant_id))
+        .filter(withdrawal::Column::UserId.eq(user_id))
+        .order_by_desc(withdrawal::Column::Id)
+        .limit(200)
+        .all(db)
+        .await?)
+}
+
 pub async fn withdrawals_of(
     db: &impl ConnectionTrait,
     merchant_id: i64,

@@ -345,3 +345,54 @@ async fn the_simulator_runs_the_same_engine_without_writing() {
         .await;
     assert_eq!(error_code(&bad), "INVALID_INPUT");
 }
+
+#[tokio::test]
+async fn eta_comes_from_the_recent_pace_of_the_queue() {
+    let t = TestApp::new().await;
+    let (m, cashier, people) = queue_shop(&t).await;
+    let mut entries = Vec::new();
+    for (name, amount) in [
+        ('A', "1000"),
+        ('B', "1000"),
+        ('C', "1000"),
+        ('D', "600"),
+        ('E', "1000"),
+        ('F', "200"),
+        ('G', "300"),
+    ] {
+        let response = t
+            .ok(
+                Some(&cashier),
+                "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { queueEntry { id etaSeconds } } }",
+                json!({ "i": { "storeId": m.store_id, "userId": person(&people, name).id, "amount": amount, "idempotencyKey": format!("o-{name}"), "complete": true } }),
+            )
+            .await;
+        let entry = &response["recordOrder"]["queueEntry"];
+        if name == 'A' {
+            // Nothing has completed yet: no basis for an estimate.
+            assert_eq!(entry["etaSeconds"], Value::Null);
+        }
+        entries.push(entry["id"].as_str().unwrap().to_owned());
+        t.clock.advance(chrono::Duration::minutes(10));
+    }
+    // A completed at 10 min (order b), B at 40 min (order e); now is 70 min: 30 min per
+    // completed entry over the last two. C is first (1 800 s), G fifth (9 000 s).
+    for (index, name, eta) in [(2, 'C', 1800), (6, 'G', 9000)] {
+        let data = t
+            .ok(
+                Some(&person(&people, name).token),
+                "query($id: ID!) { queueEntry(id: $id) { position etaSeconds } }",
+                json!({ "id": entries[index] }),
+            )
+            .await;
+        assert_eq!(data["queueEntry"]["etaSeconds"], eta, "{name}: {data}");
+    }
+    let done = t
+        .ok(
+            Some(&person(&people, 'A').token),
+            "query($id: ID!) { queueEntry(id: $id) { etaSeconds } }",
+            json!({ "id": entries[0] }),
+        )
+        .await;
+    assert_eq!(done["queueEntry"]["etaSeconds"], Value::Null);
+}

@@ -88,6 +88,20 @@ async fn held_then_paid_or_returned() {
             ("QUEUE_SHARE", "100.00"),
         ]
     );
+    let mine = t
+        .ok(
+            Some(token),
+            "query($m: ID!) { membership(merchantId: $m) { withdrawals { amount status note } } }",
+            json!({ "m": m.id }),
+        )
+        .await;
+    assert_eq!(
+        mine["membership"]["withdrawals"],
+        json!([
+            { "amount": "50.00", "status": "REJECTED", "note": "checked" },
+            { "amount": "30.00", "status": "APPROVED", "note": "checked" },
+        ])
+    );
     // Reviewing twice is a conflict and moves nothing.
     let again = t
         .gql(

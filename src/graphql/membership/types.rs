@@ -117,6 +117,23 @@ impl Membership {
             .collect())
     }
 
+    /// The shopper's withdrawals here, newest first.
+    async fn withdrawals(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::wallet::types::Withdrawal>> {
+        let rows = crate::services::withdrawals::withdrawals_of_member(
+            &ctx.app().db,
+            self.model.merchant_id,
+            self.model.user_id,
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(crate::graphql::wallet::types::Withdrawal)
+            .collect())
+    }
+
     /// `true` only in the answer to the `joinByScene` that created this membership; a later
     /// scan answers `false` and changed nothing.
     async fn just_joined(&self) -> bool {
