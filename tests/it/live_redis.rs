@@ -3,27 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{helpers::*, queue::queue_rules};
-
-const POSITION: &str =
-    "subscription($id: ID!) { queuePosition(entryId: $id) { status position received } }";
-
-async fn complete(
-    t: &TestApp,
-    cashier: &str,
-    store: &str,
-    user: &str,
-    amount: &str,
-    key: &str,
-) -> Value {
-    t.ok(
-        Some(cashier),
-        "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { queueEntry { id } } }",
-        json!({ "i": { "storeId": store, "userId": user, "amount": amount, "idempotencyKey": key, "complete": true } }),
-    )
-    .await["recordOrder"]
-        .clone()
-}
+use crate::{helpers::*, queue::queue_rules, queue_live::*};
 
 /// Next position message, skipping repeats of the state already seen (a resync after a
 /// Redis failure re-sends the current state).
@@ -45,38 +25,8 @@ async fn table(t: &TestApp) -> (Merchant, String, String, String) {
     let m = t.merchant_with_store("Redis live").await;
     t.configure(&m, json!({ "queue": queue_rules() })).await;
     let cashier = t.staff(&m, "CASHIER").await;
-    let mut g = (String::new(), String::new());
-    let (p, _) = t.shopper("p").await;
-    let p_scene = t.join(&p, &m.store_scene).await["referralCode"]["scene"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for (name, amount) in [
-        ("A", "1000"),
-        ("B", "1000"),
-        ("C", "1000"),
-        ("D", "600"),
-        ("E", "1000"),
-        ("F", "200"),
-        ("G", "300"),
-    ] {
-        let (token, id) = t.shopper(&unique(name)).await;
-        t.join(
-            &token,
-            if name == "F" {
-                &p_scene
-            } else {
-                &m.store_scene
-            },
-        )
-        .await;
-        let order = complete(t, &cashier, &m.store_id, &id, amount, name).await;
-        g = (
-            token,
-            order["queueEntry"]["id"].as_str().unwrap().to_owned(),
-        );
-    }
-    (m, cashier, g.0, g.1)
+    let (g_token, g_entry) = rules_table(t, &m, &cashier).await;
+    (m, cashier, g_token, g_entry)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ mod orders;
 mod programs;
 mod queue;
 mod queue_concurrency;
+mod queue_live;
 mod queue_props;
 mod rebate;
 mod roles;
