@@ -26,7 +26,7 @@ async fn current_seq(app: &AppState, merchant_id: i64) -> i64 {
         .map_or(0, |s| s.event_seq)
 }
 
-use sea_orm::EntityTrait;
+use sea_orm::{AccessMode, ConnectionTrait, EntityTrait, IsolationLevel, TransactionTrait};
 
 /// The entry's standing from a snapshot, with its received amount (fen).
 fn standing_in(
@@ -52,22 +52,43 @@ fn standing_in(
     )
 }
 
-/// Reads an entry's whole state from the database (the truth).
-async fn reread(
-    app: &AppState,
-    entry_id: i64,
-    slots: i32,
-) -> Result<(entity::queue_entry::Model, queue::Standing, Option<f64>), AppError> {
-    let model = queue::entry(&app.db, entry_id).await?;
-    let standing = match app.live.backend.rank(model.merchant_id, model.id).await {
-        // Redis knows the rank: a waiting entry's position without touching the database.
-        Some(rank) if rank >= i64::from(slots) && model.status == queue::LIVE => {
-            queue::Standing::Waiting { position: rank + 1 }
-        }
-        _ => queue::standing(&app.db, &model, slots).await?,
+/// An entry's state as the database has it (the truth), with the event sequence number it
+/// corresponds to.
+struct Reread {
+    seq: i64,
+    model: entity::queue_entry::Model,
+    standing: queue::Standing,
+    pace: Option<f64>,
+}
+
+/// Reads the entry, its standing and the merchant's event sequence number from one
+/// snapshot, so a completion committing meanwhile cannot mix the state before it with the
+/// state after it (PostgreSQL: a repeatable-read transaction; SQLite: one read transaction).
+async fn reread(app: &AppState, entry_id: i64, slots: i32) -> Result<Reread, AppError> {
+    let txn = if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        app.db
+            .begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+    } else {
+        app.db.begin().await?
     };
-    let pace = queue::seconds_per_completion(&app.db, model.merchant_id, app.clock.now()).await?;
-    Ok((model, standing, pace))
+    let model = queue::entry(&txn, entry_id).await?;
+    let seq = entity::queue_state::Entity::find_by_id(model.merchant_id)
+        .one(&txn)
+        .await?
+        .map_or(0, |s| s.event_seq);
+    let standing = queue::standing(&txn, &model, slots).await?;
+    let pace = queue::seconds_per_completion(&txn, model.merchant_id, app.clock.now()).await?;
+    txn.commit().await?;
+    Ok(Reread {
+        seq,
+        model,
+        standing,
+        pace,
+    })
 }
 
 #[derive(Default)]
@@ -99,9 +120,8 @@ impl LiveSubscription {
         // Subscribe before reading, so nothing falls between the read and the first event.
         let mut signals = app.live.subscribe();
         Ok(async_stream::stream! {
-            let mut seq = current_seq(&app, merchant_id).await;
-            let (mut model, mut standing, pace) = match reread(&app, entry_id, slots).await {
-                Ok(state) => state,
+            let (mut seq, mut model, mut standing, pace) = match reread(&app, entry_id, slots).await {
+                Ok(r) => (r.seq, r.model, r.standing, r.pace),
                 Err(err) => { yield Err(err.into()); return; }
             };
             yield Ok(QueueEntry(model.clone(), Some(Known { standing, seconds_per_completion: pace })));
@@ -120,15 +140,21 @@ impl LiveSubscription {
                             }
                             (None, false) => continue,
                             (_, true) => match reread(&app, entry_id, slots).await {
-                                Ok((fresh, next, pace)) => (next, fresh.received, pace),
+                                Ok(r) => {
+                                    // Later events up to the snapshot are already in it.
+                                    seq = seq.max(r.seq);
+                                    (r.standing, r.model.received, r.pace)
+                                }
                                 Err(err) => { yield Err(err.into()); return; }
                             },
                         }
                     }
                     Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                        seq = current_seq(&app, merchant_id).await;
                         match reread(&app, entry_id, slots).await {
-                            Ok((fresh, next, pace)) => (next, fresh.received, pace),
+                            Ok(r) => {
+                                seq = seq.max(r.seq);
+                                (r.standing, r.model.received, r.pace)
+                            }
                             Err(err) => { yield Err(err.into()); return; }
                         }
                     }
