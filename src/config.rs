@@ -41,6 +41,8 @@ pub struct Config {
     pub max_query_complexity: usize,
     /// How often auto-completion and point expiry run.
     pub sweep_interval: Duration,
+    /// How often an open subscription connection is pinged.
+    pub ws_keepalive: Duration,
 }
 
 impl Config {
@@ -79,6 +81,9 @@ impl Config {
             sweep_interval: Duration::from_secs(
                 parse_or(var("FENHONG_SWEEP_INTERVAL_SECS"), 60)?.max(1),
             ),
+            ws_keepalive: Duration::from_secs(
+                parse_or(var("FENHONG_WS_KEEPALIVE_SECS"), 30)?.max(1),
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -101,6 +106,7 @@ impl Config {
             max_query_depth: 16,
             max_query_complexity: 500,
             sweep_interval: Duration::from_secs(60),
+            ws_keepalive: Duration::from_secs(30),
         }
     }
 

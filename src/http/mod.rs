@@ -7,12 +7,13 @@ use std::time::Duration;
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
-    extract::{State, WebSocketUpgrade},
+    extract::{ws::Message, State, WebSocketUpgrade},
     http::{header, HeaderMap, Request, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
     Json, Router,
 };
+use futures::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use tower_http::{
     limit::RequestBodyLimitLayer,
@@ -107,8 +108,35 @@ async fn graphql_ws(
         .on_upgrade(move |socket| async move {
             let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel();
             let clock = state.clock.clone();
-            let connection = GraphQLWebSocket::new(socket, schema, protocol)
-                .keepalive_timeout(Duration::from_secs(60))
+            // The GraphQL side writes into a small bounded channel; one writer forwards it to
+            // the socket and sends a WebSocket ping every `ws_keepalive`, so idle subscribers stay
+            // connected through proxies and dead peers are noticed.
+            let (mut socket_sink, socket_stream) = socket.split();
+            let (outgoing, mut queued) = futures::channel::mpsc::channel::<Message>(16);
+            let keepalive = state.config.ws_keepalive;
+            let writer = async move {
+                let mut ping = tokio::time::interval(keepalive);
+                ping.tick().await;
+                loop {
+                    tokio::select! {
+                        message = queued.next() => match message {
+                            Some(message) => {
+                                if socket_sink.send(message).await.is_err() {
+                                    break;
+                                }
+                            }
+                            None => break,
+                        },
+                        _ = ping.tick() => {
+                            if socket_sink.send(Message::Ping(Default::default())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = socket_sink.close().await;
+            };
+            let connection = GraphQLWebSocket::new_with_pair(outgoing, socket_stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let token = payload
                         .get("token")
@@ -134,7 +162,7 @@ async fn graphql_ws(
                 }
             };
             tokio::select! {
-                _ = connection.serve() => {}
+                _ = async { tokio::join!(connection.serve(), writer) } => {}
                 _ = expires => tracing::info!("closed a subscription connection: its token expired"),
             }
         })

@@ -478,6 +478,15 @@ impl WsClient {
         }
     }
 
+    /// The next raw WebSocket frame of any kind (`None` when the connection ended).
+    pub async fn next_frame(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
+        use futures::StreamExt;
+        tokio::time::timeout(std::time::Duration::from_secs(15), self.socket.next())
+            .await
+            .expect("a frame within 15 s")
+            .and_then(Result::ok)
+    }
+
     /// Waits until nothing arrives for `quiet`: `None`, or the unexpected message.
     pub async fn silent_for(&mut self, quiet: std::time::Duration) -> Option<Value> {
         use futures::StreamExt;

@@ -181,6 +181,36 @@ async fn subscriptions_are_only_for_their_owners() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_subscribers_are_pinged_and_stay_connected() {
+    let t = TestApp::with_config(|c| c.ws_keepalive = std::time::Duration::from_secs(1)).await;
+    let shop = t.shop(1).await;
+    let address = t.serve().await;
+    let (mut ws, _) = WsClient::connect(address, &shop.shoppers[0].0).await;
+    ws.subscribe(
+        "w",
+        "subscription($m: ID!) { walletUpdated(merchantId: $m) { points } }",
+        json!({ "m": shop.merchant.id }),
+    )
+    .await;
+    assert_eq!(ws.next().await["type"], "next");
+    // Idle for several keep-alive periods: pings arrive, and the subscription still works.
+    let mut pings = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(3500) {
+        if let Some(tokio_tungstenite::tungstenite::Message::Ping(_)) = ws.next_frame().await {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 2, "{pings} pings");
+    t.order(&shop, &shop.shoppers[0].1, "100.00", json!({}))
+        .await;
+    assert_eq!(
+        ws.next().await["payload"]["data"]["walletUpdated"]["points"],
+        5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_closed_when_its_token_expires() {
     let t = TestApp::with_config(|c| c.token_ttl = std::time::Duration::from_secs(2)).await;
     let shop = t.shop(1).await;
