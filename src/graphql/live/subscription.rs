@@ -124,7 +124,7 @@ impl LiveSubscription {
                 Ok(r) => (r.seq, r.model, r.standing, r.pace),
                 Err(err) => { yield Err(err.into()); return; }
             };
-            yield Ok(QueueEntry(model.clone(), Some(Known { standing, seconds_per_completion: pace })));
+            yield Ok(QueueEntry::known(model.clone(), Known { standing, seconds_per_completion: pace }));
             while standing != queue::Standing::Completed {
                 let (next, received, pace) = match signals.recv().await {
                     Ok(LiveSignal::Event(event)) => {
@@ -166,7 +166,7 @@ impl LiveSubscription {
                     if standing == queue::Standing::Completed {
                         model.status = queue::COMPLETED.into();
                     }
-                    yield Ok(QueueEntry(model.clone(), Some(Known { standing, seconds_per_completion: pace })));
+                    yield Ok(QueueEntry::known(model.clone(), Known { standing, seconds_per_completion: pace }));
                 }
             }
         })

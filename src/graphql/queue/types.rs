@@ -18,7 +18,12 @@ pub enum QueueStatus {
 
 /// An entry, with its standing when a live event already told it (subscriptions push
 /// positions without a database read per subscriber).
-pub struct QueueEntry(pub queue_entry::Model, pub Option<Known>);
+pub struct QueueEntry(
+    pub queue_entry::Model,
+    pub Option<Known>,
+    /// The standing, read once per entry however many fields need it.
+    tokio::sync::OnceCell<queue::Standing>,
+);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Known {
@@ -26,9 +31,16 @@ pub struct Known {
     pub seconds_per_completion: Option<f64>,
 }
 
+impl QueueEntry {
+    /// An entry whose standing a live event already gave.
+    pub fn known(model: queue_entry::Model, known: Known) -> Self {
+        Self(model, Some(known), tokio::sync::OnceCell::new())
+    }
+}
+
 impl From<queue_entry::Model> for QueueEntry {
     fn from(model: queue_entry::Model) -> Self {
-        Self(model, None)
+        Self(model, None, tokio::sync::OnceCell::new())
     }
 }
 
@@ -43,8 +55,16 @@ impl QueueEntry {
         if let Some(known) = self.1 {
             return Ok(known.standing);
         }
-        let slots = slots(ctx, self.0.merchant_id).await?;
-        Ok(queue::standing(&ctx.app().db, &self.0, slots).await?)
+        let standing = self
+            .2
+            .get_or_try_init(|| async {
+                let slots = slots(ctx, self.0.merchant_id).await?;
+                queue::standing(&ctx.app().db, &self.0, slots)
+                    .await
+                    .map_err(async_graphql::Error::from)
+            })
+            .await?;
+        Ok(*standing)
     }
 }
 

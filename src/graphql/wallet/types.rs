@@ -11,6 +11,7 @@ use crate::{
         account::types::User, context::ContextExt, membership::query::page_args,
         membership::types::load_user, orders::types::Unit,
     },
+    ledger::{self, AccountKind, Owner},
     rules::money,
     services::{value_added, wallet},
 };
@@ -21,32 +22,33 @@ pub struct Wallet {
     pub user_id: i64,
 }
 
+impl Wallet {
+    /// One of the shopper's balances here (each field reads only its own account).
+    async fn balance(&self, ctx: &Context<'_>, kind: AccountKind) -> Result<Decimal> {
+        let owner = Owner::Shopper(self.user_id);
+        Ok(ledger::balance(&ctx.app().db, self.merchant_id, owner, kind).await?)
+    }
+}
+
 #[Object]
 impl Wallet {
     /// Cash that can be withdrawn.
     async fn cash(&self, ctx: &Context<'_>) -> Result<Decimal> {
-        Ok(
-            wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
-                .await?
-                .cash,
-        )
+        self.balance(ctx, AccountKind::Cash).await
     }
 
     /// Cash held for withdrawals awaiting review.
     async fn cash_on_hold(&self, ctx: &Context<'_>) -> Result<Decimal> {
-        Ok(
-            wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
-                .await?
-                .cash_on_hold,
-        )
+        self.balance(ctx, AccountKind::CashOnHold).await
     }
 
     /// Rebate points.
     async fn points(&self, ctx: &Context<'_>) -> Result<i32> {
-        let points = wallet::balances(&ctx.app().db, self.merchant_id, self.user_id)
-            .await?
-            .points;
-        Ok(i32::try_from(points).unwrap_or(i32::MAX))
+        let points = self.balance(ctx, AccountKind::Points).await?;
+        Ok(money::Unit::Points
+            .to_minor(points)
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(i32::MAX))
     }
 
     /// Value-added points held.
