@@ -43,6 +43,10 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// How often an open subscription connection is pinged.
     pub ws_keepalive: Duration,
+    /// How long a subscription connection may wait before sending `connection_init`.
+    pub ws_init_timeout: Duration,
+    /// The most live subscriptions one connection may hold.
+    pub ws_max_subscriptions: usize,
 }
 
 impl Config {
@@ -84,6 +88,10 @@ impl Config {
             ws_keepalive: Duration::from_secs(
                 parse_or(var("FENHONG_WS_KEEPALIVE_SECS"), 30)?.max(1),
             ),
+            ws_init_timeout: Duration::from_secs(
+                parse_or(var("FENHONG_WS_INIT_TIMEOUT_SECS"), 10)?.max(1),
+            ),
+            ws_max_subscriptions: parse_or(var("FENHONG_WS_MAX_SUBSCRIPTIONS"), 20)?,
         };
         config.validate()?;
         Ok(config)
@@ -107,6 +115,8 @@ impl Config {
             max_query_complexity: 500,
             sweep_interval: Duration::from_secs(60),
             ws_keepalive: Duration::from_secs(30),
+            ws_init_timeout: Duration::from_secs(10),
+            ws_max_subscriptions: 20,
         }
     }
 

@@ -20,6 +20,10 @@ pub enum AppError {
     InsufficientFunds(String),
     #[error("{0}")]
     RateLimited(String),
+    /// The database or another dependency could not be reached for a moment; nothing was
+    /// written, and the same request (with the same idempotency key) may be sent again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -53,14 +57,59 @@ impl AppError {
             Self::Conflict(_) => "CONFLICT",
             Self::InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
             Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Whether the same request may simply be sent again (`extensions.retryable`).
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// The message of every `UNAVAILABLE` answer caused by the database.
+const DATABASE_UNAVAILABLE: &str = "the service is briefly unavailable; try again in a moment";
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        if is_unreachable(&err) {
+            tracing::warn!(error = %err, "database unreachable");
+            Self::Unavailable(DATABASE_UNAVAILABLE.into())
+        } else {
+            Self::Internal(err.into())
         }
     }
 }
 
-impl From<sea_orm::DbErr> for AppError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(err.into())
+/// Whether a database error means the database could not be reached or could not take the
+/// work just now (so retrying later can succeed), rather than that the statement was wrong.
+pub fn is_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{sqlx, DbErr, RuntimeErr};
+    let sqlx_error = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx_error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), 57P01-57P03 (the server is
+            // shutting down or starting), 53300 (too many connections). SQLite: 5 and 6
+            // (the file is busy or locked past the busy timeout).
+            code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+        }
+        _ => false,
     }
 }
 
@@ -81,13 +130,17 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
 /// that is the client's input. Any other source is a server failure: it is logged with its
 /// whole chain and the client sees only `INTERNAL`.
 pub fn classify(err: &mut ServerError) {
+    let mut retryable = false;
     let code = match err.source::<AppError>() {
         Some(AppError::Internal(cause)) => {
             tracing::error!(error = ?cause, path = ?err.path, "internal error");
             err.message = "internal error".into();
             "INTERNAL"
         }
-        Some(app) => app.code(),
+        Some(app) => {
+            retryable = app.retryable();
+            app.code()
+        }
         None if err.source.is_some() => {
             tracing::error!(message = %err.message, path = ?err.path, "unexpected error");
             err.message = "internal error".into();
@@ -95,39 +148,66 @@ pub fn classify(err: &mut ServerError) {
         }
         None => "INVALID_INPUT",
     };
-    err.extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", Value::from(code));
-}
-
-/// Gives subscription errors (sent over the WebSocket) their `extensions.code` too; query and
-/// mutation responses are classified by the HTTP handler, which sees every error.
-pub struct ErrorCodes;
-
-impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(ErrorCodesExtension)
+    let extensions = err
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    extensions.set("code", Value::from(code));
+    if retryable {
+        extensions.set("retryable", true);
     }
 }
 
-struct ErrorCodesExtension;
-
-#[async_trait::async_trait]
-impl async_graphql::extensions::Extension for ErrorCodesExtension {
-    fn subscribe<'s>(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
-        next: async_graphql::extensions::NextSubscribe<'_>,
-    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
-        use futures::StreamExt;
-        next.run(ctx, stream)
-            .map(|mut response| {
-                for error in &mut response.errors {
-                    classify(error);
-                }
-                response
-            })
-            .boxed()
+/// Removes the "Did you mean …?" of a validation message, which would show a stranger the
+/// schema's field and type names.
+pub fn without_suggestions(message: &str) -> &str {
+    match message.find(" Did you mean") {
+        Some(at) => &message[..at],
+        None => message,
     }
+}
+
+/// A response as the client receives it, and whether it is a request error (the document
+/// did not parse or validate, so nothing ran and there is no `data`).
+///
+/// Every error gets its `extensions.code` ([`classify`]); in production no message suggests
+/// names. A request error is told apart by its errors: execution errors always carry the
+/// path of their field, while parsing and validation errors carry none and leave no data.
+pub fn response_body(mut response: async_graphql::Response, production: bool) -> (serde_json::Value, bool) {
+    for error in &mut response.errors {
+        classify(error);
+        if production {
+            error.message = without_suggestions(&error.message).to_owned();
+        }
+    }
+    let request_error = response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::Map::new();
+    if !request_error {
+        body.insert(
+            "data".into(),
+            serde_json::to_value(&response.data).unwrap_or_default(),
+        );
+    }
+    if !response.errors.is_empty() {
+        body.insert(
+            "errors".into(),
+            serde_json::to_value(&response.errors).unwrap_or_default(),
+        );
+    }
+    if !response.extensions.is_empty() {
+        body.insert(
+            "extensions".into(),
+            serde_json::to_value(&response.extensions).unwrap_or_default(),
+        );
+    }
+    (serde_json::Value::Object(body), request_error)
+}
+
+/// Turns an `AppError` into a GraphQL error raised outside a resolver (an extension's check),
+/// keeping it as the source so [`classify`] gives it its code.
+pub fn server_error(err: AppError) -> ServerError {
+    let mut error = ServerError::new(err.to_string(), None);
+    error.source = Some(std::sync::Arc::new(err));
+    error
 }

@@ -98,7 +98,10 @@ async fn code2session(
         ])
         .send()
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("calling WeChat code2Session: {e}")))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "WeChat code2Session unreachable");
+            AppError::Unavailable("WeChat could not be reached; try again in a moment".into())
+        })?;
     // WeChat answers with `text/plain` at times, so the body is parsed whatever its type.
     let body = response
         .bytes()
@@ -125,7 +128,7 @@ async fn code2session(
         40226 => Err(AppError::forbidden(
             "WeChat has blocked this account as high-risk; it cannot log in",
         )),
-        -1 => Err(AppError::RateLimited(
+        -1 => Err(AppError::Unavailable(
             "WeChat is busy; try again in a moment".into(),
         )),
         other => Err(AppError::Internal(anyhow::anyhow!(

@@ -7,6 +7,7 @@ pub mod live;
 pub mod membership;
 pub mod merchant;
 pub mod orders;
+pub mod policy;
 pub mod programs;
 pub mod queue;
 pub mod value_added;
@@ -44,7 +45,7 @@ pub struct Subscription(live::subscription::LiveSubscription);
 
 pub type FenhongSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema with its limits; introspection is off in production.
+/// The schema with its limits; introspection is refused in production.
 pub fn build_schema(state: AppState) -> FenhongSchema {
     let config = &state.config;
     let mut builder = Schema::build(
@@ -52,13 +53,13 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
         Mutation::default(),
         Subscription::default(),
     )
-    .extension(crate::error::ErrorCodes)
+    .extension(policy::RequiredVariables)
     .limit_depth(config.max_query_depth)
     .limit_complexity(config.max_query_complexity)
     .limit_recursive_depth(64)
     .limit_directives(16);
     if config.is_production() {
-        builder = builder.disable_introspection();
+        builder = builder.extension(policy::IntrospectionOff);
     }
     builder.data(state).finish()
 }

@@ -1,19 +1,19 @@
 //! Routes, limits, health checks and request logging.
 
 mod export;
+pub mod graphql;
+pub mod ws;
 
 use std::time::Duration;
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
-    extract::{ws::Message, State, WebSocketUpgrade},
+    extract::State,
     http::{header, HeaderMap, Request, StatusCode},
-    response::{Html, IntoResponse, Response},
-    routing::get,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{any, get},
     Json, Router,
 };
-use futures::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use tower_http::{
     limit::RequestBodyLimitLayer,
@@ -21,19 +21,16 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{error::classify, Fenhong};
+use crate::Fenhong;
 
 const REQUEST_ID: &str = "x-request-id";
 
 pub fn router(app: Fenhong) -> Router {
     let request_id = header::HeaderName::from_static(REQUEST_ID);
-    let mut graphql = axum::routing::post(graphql_handler);
-    if !app.state.config.is_production() {
-        graphql = graphql.get(graphiql);
-    }
+    let max_body_bytes = app.state.config.max_body_bytes;
     Router::new()
-        .route("/graphql", graphql)
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql", any(graphql::graphql))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/export/orders.csv", get(export::orders_csv))
         .route("/export/ledger.csv", get(export::ledger_csv))
         .route("/console", get(console))
@@ -41,7 +38,10 @@ pub fn router(app: Fenhong) -> Router {
         .route("/console/join", get(console))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(RequestBodyLimitLayer::new(app.state.config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(middleware::from_fn(move |request, next| {
+            json_failures(request, next, max_body_bytes)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -59,122 +59,46 @@ pub fn router(app: Fenhong) -> Router {
         .with_state(app)
 }
 
+/// Every failure under `/graphql` is a GraphQL-shaped JSON body, whichever layer refused the
+/// request (the body limit, a method or a WebSocket upgrade axum would not take): clients
+/// read `errors[0].extensions.code`, never a line of plain text.
+async fn json_failures(request: Request<axum::body::Body>, next: Next, limit: usize) -> Response {
+    let graphql = request.uri().path().starts_with("/graphql");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !graphql || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return graphql::too_large(limit);
+    }
+    let code = match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "INTERNAL",
+        StatusCode::SERVICE_UNAVAILABLE => "UNAVAILABLE",
+        _ => "INVALID_INPUT",
+    };
+    let mut refused = graphql::refusal(
+        status,
+        code,
+        status.canonical_reason().unwrap_or("the request was refused"),
+    );
+    for name in [header::ALLOW, header::SEC_WEBSOCKET_VERSION, header::UPGRADE] {
+        if let Some(value) = response.headers().get(&name) {
+            refused.headers_mut().insert(name, value.clone());
+        }
+    }
+    refused
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-}
-
-async fn graphql_handler(
-    State(app): State<Fenhong>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let principal = app
-        .state
-        .tokens
-        .principal_of_bearer(bearer(&headers), app.state.clock.now());
-    let mut response = app
-        .schema
-        .execute(request.into_inner().data(principal))
-        .await;
-    for error in &mut response.errors {
-        classify(error);
-    }
-    // A mutation may have written live events: let the relay publish them now.
-    app.state.live.wake();
-    response.into()
-}
-
-/// Subscriptions over `graphql-transport-ws` (and the older `graphql-ws`). The token comes in
-/// `connection_init` as `{"token": "<jwt>"}` (or the `Authorization` header); the connection
-/// is closed when it expires. Buffers are small and the write buffer bounded, so many idle
-/// sockets cost little and a slow client cannot grow memory without limit.
-async fn graphql_ws(
-    State(app): State<Fenhong>,
-    headers: HeaderMap,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let header_token = bearer(&headers).map(|v| v.trim_start_matches("Bearer ").trim().to_owned());
-    let schema = app.schema.clone();
-    let state = app.state.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(256 * 1024)
-        .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| async move {
-            let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel();
-            let clock = state.clock.clone();
-            // The GraphQL side writes into a small bounded channel; one writer forwards it to
-            // the socket and sends a WebSocket ping every `ws_keepalive`, so idle subscribers stay
-            // connected through proxies and dead peers are noticed.
-            let (mut socket_sink, socket_stream) = socket.split();
-            let (outgoing, mut queued) = futures::channel::mpsc::channel::<Message>(16);
-            let keepalive = state.config.ws_keepalive;
-            let writer = async move {
-                let mut ping = tokio::time::interval(keepalive);
-                ping.tick().await;
-                loop {
-                    tokio::select! {
-                        message = queued.next() => match message {
-                            Some(message) => {
-                                if socket_sink.send(message).await.is_err() {
-                                    break;
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = ping.tick() => {
-                            if socket_sink.send(Message::Ping(Default::default())).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = socket_sink.close().await;
-            };
-            let connection = GraphQLWebSocket::new_with_pair(outgoing, socket_stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = payload
-                        .get("token")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                        .or(header_token)
-                        .ok_or_else(|| {
-                            async_graphql::Error::new("send {\"token\": \"<jwt>\"} in connection_init")
-                        })?;
-                    let (principal, expires_at) = state
-                        .tokens
-                        .verify_with_expiry(&token, state.clock.now())
-                        .map_err(|_| async_graphql::Error::new("the token is invalid or expired"))?;
-                    let _ = expiry_tx.send(expires_at);
-                    let mut data = async_graphql::Data::default();
-                    data.insert(principal);
-                    Ok(data)
-                });
-            let expires = async move {
-                match expiry_rx.await {
-                    Ok(at) => tokio::time::sleep((at - clock.now()).to_std().unwrap_or_default()).await,
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = async { tokio::join!(connection.serve(), writer) } => {}
-                _ = expires => tracing::info!("closed a subscription connection: its token expired"),
-            }
-        })
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
 }
 
 /// The web console: one page, embedded in the binary, that loads nothing from elsewhere.

@@ -417,23 +417,38 @@ impl WsClient {
     /// Connects and sends `connection_init` with the token; returns the server's answer
     /// (`connection_ack`, or the error/close it sent).
     pub async fn connect(address: std::net::SocketAddr, token: &str) -> (Self, Value) {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = format!("ws://{address}/graphql/ws")
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket connects");
-        let mut client = Self { socket };
+        let mut client = Self::open(address, Some("graphql-transport-ws")).await;
         client
             .send(json!({ "type": "connection_init", "payload": { "token": token } }))
             .await;
         let ack = client.next().await;
         (client, ack)
+    }
+
+    /// Opens the socket (asking for `protocol`, if any) and sends nothing.
+    pub async fn open(address: std::net::SocketAddr, protocol: Option<&str>) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}/graphql/ws")
+            .into_client_request()
+            .unwrap();
+        if let Some(protocol) = protocol {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        Self { socket }
+    }
+
+    /// Sends a text frame as it is.
+    pub async fn send_text(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
     }
 
     pub async fn send(&mut self, message: Value) {
@@ -470,7 +485,14 @@ impl WsClient {
                     }
                     return value;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return json!({
+                        "type": "closed",
+                        "code": u16::from(frame.code),
+                        "reason": frame.reason.as_str(),
+                    })
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
                     return json!({ "type": "closed" })
                 }
                 Some(Ok(_)) => continue,

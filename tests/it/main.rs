@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod http_protocol;
+mod ws_protocol;
+
 mod audit;
 mod auth;
 mod browser;

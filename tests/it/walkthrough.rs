@@ -194,7 +194,11 @@ async fn health_and_readiness() {
     assert_eq!(status, 200);
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["database"], "ok");
-    let (status, body) = t.request(get("/graphql")).await;
+    let page = axum::http::Request::get("/graphql")
+        .header("accept", "text/html")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, body) = t.request(page).await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("graphiql"));
 }

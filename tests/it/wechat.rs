@@ -88,7 +88,7 @@ async fn login_through_code2session() {
         ("used", "INVALID_INPUT", "invalid"),
         ("too-often", "RATE_LIMITED", "too many"),
         ("risky", "FORBIDDEN", "high-risk"),
-        ("busy", "RATE_LIMITED", "busy"),
+        ("busy", "UNAVAILABLE", "busy"),
     ] {
         let response = t.gql(None, LOGIN, json!({ "c": code })).await;
         assert_eq!(error_code(&response), expected, "{code}: {response}");
@@ -104,7 +104,7 @@ async fn login_through_code2session() {
 }
 
 #[tokio::test]
-async fn an_unreachable_wechat_is_an_internal_error_that_shows_nothing() {
+async fn an_unreachable_wechat_is_unavailable_and_retryable_and_shows_nothing() {
     let t = TestApp::with_config(|c| {
         c.wechat = Some(fenhong::config::WechatConfig {
             appid: APPID.into(),
@@ -114,8 +114,12 @@ async fn an_unreachable_wechat_is_an_internal_error_that_shows_nothing() {
     })
     .await;
     let response = t.gql(None, LOGIN, json!({ "c": "alice" })).await;
-    assert_eq!(error_code(&response), "INTERNAL");
-    assert_eq!(response["errors"][0]["message"], "internal error");
+    assert_eq!(error_code(&response), "UNAVAILABLE");
+    assert_eq!(response["errors"][0]["extensions"]["retryable"], true);
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("WeChat could not be reached"), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    assert_eq!(t.count("users").await, 0);
 }
 
 #[tokio::test]

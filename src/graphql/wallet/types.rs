@@ -1,6 +1,6 @@
 use async_graphql::{
-    connection::{Connection, Edge},
-    Context, Enum, Object, Result, SimpleObject, ID,
+    connection::{Connection, ConnectionNameType, DefaultEdgeName, Edge, EmptyFields},
+    Context, Enum, Object, OutputType, Result, SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
 use entity::withdrawal;
@@ -15,6 +15,18 @@ use crate::{
     rules::money,
     services::{value_added, wallet},
 };
+
+/// A page of a wallet's history: `LedgerConnection`, as API.md names it.
+pub type LedgerConnection =
+    Connection<String, LedgerEntry, EmptyFields, EmptyFields, LedgerConnectionName, DefaultEdgeName>;
+
+pub struct LedgerConnectionName;
+
+impl ConnectionNameType for LedgerConnectionName {
+    fn type_name<T: OutputType>() -> String {
+        "LedgerConnection".into()
+    }
+}
 
 /// What a shopper holds at one merchant.
 pub struct Wallet {
@@ -73,7 +85,7 @@ impl Wallet {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, LedgerEntry>> {
+    ) -> Result<LedgerConnection> {
         let (first, after) = page_args(first, after)?;
         let mut rows = wallet::history(
             &ctx.app().db,
@@ -85,7 +97,7 @@ impl Wallet {
         .await?;
         let has_next = rows.len() as u64 > first;
         rows.truncate(first as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
+        let mut connection = LedgerConnection::new(after.is_some(), has_next);
         connection.edges.extend(rows.into_iter().map(|entry| {
             let unit = money::Unit::parse(&entry.posting.unit).unwrap_or(money::Unit::Cny);
             Edge::new(

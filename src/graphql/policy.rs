@@ -1,0 +1,119 @@
+//! Checks of a request's document before it runs.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    },
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    Request, ServerResult, Variables,
+};
+
+use crate::error::{server_error, AppError};
+
+/// In production, a document that asks for `__schema` or `__type` is refused as a whole
+/// (`FORBIDDEN`) instead of answering `null` with no word of why.
+pub struct IntrospectionOff;
+
+impl ExtensionFactory for IntrospectionOff {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(IntrospectionOff)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for IntrospectionOff {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let introspects = document
+            .operations
+            .iter()
+            .any(|(_, op)| introspects(&op.node.selection_set.node))
+            || document
+                .fragments
+                .values()
+                .any(|f| introspects(&f.node.selection_set.node));
+        if introspects {
+            return Err(server_error(AppError::forbidden(
+                "introspection is off on this server",
+            )));
+        }
+        Ok(document)
+    }
+}
+
+/// Whether a selection set asks for `__schema` or `__type` anywhere (fragment spreads are
+/// checked where the fragments are defined). Linear in the document's size.
+fn introspects(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                || introspects(&field.node.selection_set.node)
+        }
+        Selection::InlineFragment(fragment) => introspects(&fragment.node.selection_set.node),
+        Selection::FragmentSpread(_) => false,
+    })
+}
+
+/// A variable the operation declares as non-null, without a default, must be given (and not
+/// as `null`): a request error before anything runs, as graphql-js reports it, rather than
+/// an error at the first field that reads it.
+pub struct RequiredVariables;
+
+impl ExtensionFactory for RequiredVariables {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequiredVariables)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RequiredVariables {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Some(name) = missing_variable(&request) {
+            return Err(server_error(AppError::invalid(format!(
+                "Variable \"${name}\" of non-null type was not provided."
+            ))));
+        }
+        next.run(ctx, request).await
+    }
+}
+
+/// The first non-null variable without a default that the request leaves out. A document
+/// that does not parse, or names no such operation, is left for GraphQL to report.
+fn missing_variable(request: &Request) -> Option<String> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let operation = match &request.operation_name {
+        Some(wanted) => document
+            .operations
+            .iter()
+            .find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?
+            .1,
+        None => document.operations.iter().next()?.1,
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .find(|definition| {
+            let definition = &definition.node;
+            !definition.var_type.node.nullable
+                && definition.default_value.is_none()
+                && request
+                    .variables
+                    .get(&definition.name.node)
+                    .is_none_or(|value| *value == async_graphql::Value::Null)
+        })
+        .map(|definition| definition.node.name.node.to_string())
+}

@@ -1,0 +1,358 @@
+//! GraphQL over HTTP as the spec says: every failure a JSON body with a code and a fitting
+//! status, content negotiation, `GET` for queries, field errors that null the right field,
+//! and production answers that show nothing of the schema or the server.
+
+use axum::{body::Body, http::Request};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// A raw request: (status, content type, body as JSON).
+async fn send(t: &TestApp, request: Request<Body>) -> (u16, String, Value) {
+    let response = tower::ServiceExt::oneshot(t.router.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "status {status} with a body that is not JSON: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, content_type, body)
+}
+
+fn post_body(body: impl Into<Body>) -> Request<Body> {
+    Request::post("/graphql")
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+/// A refusal: JSON with one error, its code, and no trace of Rust or serde.
+fn assert_refusal(body: &Value, code: &str) {
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], code, "{body}");
+    let message = error["message"].as_str().unwrap();
+    for internal in ["Error(", "line:", "InvalidRequest", "serde", "column", "panicked"] {
+        assert!(!message.contains(internal), "{message}");
+    }
+    assert!(body.get("data").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn every_http_failure_is_a_json_error_without_internals() {
+    let t = TestApp::new().await;
+    let big = json!({ "query": format!("{{ me {{ id }} }}#{}", "x".repeat(70 * 1024)) }).to_string();
+    let cases: Vec<(&str, Request<Body>, u16)> = vec![
+        ("not JSON", post_body("{ not json"), 400),
+        ("an empty body", post_body(""), 400),
+        ("a batch", post_body(r#"[{"query":"{ __typename }"}]"#), 400),
+        ("no query", post_body(r#"{"variables":{}}"#), 400),
+        ("a query that is not a string", post_body(r#"{"query":7}"#), 400),
+        ("variables that are not an object", post_body(r#"{"query":"{ __typename }","variables":"x"}"#), 400),
+        ("a body over the limit", post_body(big.clone()), 413),
+        (
+            "a body over the limit, declared",
+            Request::post("/graphql")
+                .header("content-type", "application/json")
+                .header("content-length", big.len())
+                .body(Body::from(big))
+                .unwrap(),
+            413,
+        ),
+        (
+            "a text/plain body",
+            Request::post("/graphql")
+                .header("content-type", "text/plain")
+                .body(Body::from(r#"{"query":"{ __typename }"}"#))
+                .unwrap(),
+            415,
+        ),
+        (
+            "no content type",
+            Request::post("/graphql")
+                .body(Body::from(r#"{"query":"{ __typename }"}"#))
+                .unwrap(),
+            415,
+        ),
+        (
+            "a PUT",
+            Request::put("/graphql").body(Body::empty()).unwrap(),
+            405,
+        ),
+        (
+            "nothing acceptable",
+            Request::post("/graphql")
+                .header("content-type", "application/json")
+                .header("accept", "text/xml")
+                .body(Body::from(r#"{"query":"{ __typename }"}"#))
+                .unwrap(),
+            406,
+        ),
+        (
+            "a WebSocket endpoint without an upgrade",
+            Request::get("/graphql/ws").body(Body::empty()).unwrap(),
+            400,
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let (status, content_type, body) = send(&t, request).await;
+        assert_eq!(status, expected, "{what}: {body}");
+        assert!(content_type.starts_with("application/json"), "{what}: {content_type}");
+        assert_refusal(&body, "INVALID_INPUT");
+    }
+    assert_eq!(t.count("users").await, 0);
+}
+
+#[tokio::test]
+async fn the_response_type_follows_accept() {
+    let t = TestApp::new().await;
+    let body = r#"{"query":"{ __typename }"}"#;
+    for (accept, expected) in [
+        (None, "application/json"),
+        (Some("application/json"), "application/json"),
+        (Some("*/*"), "application/json"),
+        (Some(GRAPHQL_RESPONSE), GRAPHQL_RESPONSE),
+        (
+            Some("application/graphql-response+json, application/json;q=0.9"),
+            GRAPHQL_RESPONSE,
+        ),
+        (
+            Some("application/json, application/graphql-response+json;q=0.5"),
+            "application/json",
+        ),
+    ] {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let (status, content_type, response) =
+            send(&t, request.body(Body::from(body)).unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(content_type.starts_with(expected), "{accept:?}: {content_type}");
+        assert_eq!(response["data"]["__typename"], "Query");
+    }
+}
+
+#[tokio::test]
+async fn parse_and_validation_failures_are_400_without_data_for_the_new_media_type() {
+    let t = TestApp::new().await;
+    for query in ["{ me { id ", "{ nosuchfield }", "query($m: ID!) { merchant(id: $m) { name } }"] {
+        let body = json!({ "query": query }).to_string();
+        let request = Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("accept", GRAPHQL_RESPONSE)
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let (status, _, response) = send(&t, request).await;
+        assert_eq!(status, 400, "{query}: {response}");
+        assert_refusal(&response, "INVALID_INPUT");
+        // The legacy media type keeps 200, as the spec says, and also has no `data`.
+        let (status, _, response) = send(&t, post_body(body)).await;
+        assert_eq!(status, 200, "{query}: {response}");
+        assert_refusal(&response, "INVALID_INPUT");
+    }
+    // A field error is still 200 with data.
+    let request = Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("accept", GRAPHQL_RESPONSE)
+        .body(Body::from(r#"{"query":"{ me { id } }"}"#))
+        .unwrap();
+    let (status, _, response) = send(&t, request).await;
+    assert_eq!(status, 200);
+    assert_eq!(response["data"], Value::Null);
+    assert_eq!(response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn get_runs_queries_but_not_mutations() {
+    let t = TestApp::new().await;
+    let (token, id) = t.shopper("alice").await;
+    let query = "query($x: Boolean!) { me @include(if: $x) { id } t: __typename }";
+    let uri = format!(
+        "/graphql?query={}&variables={}",
+        urlencode(query),
+        urlencode(r#"{"x":true}"#)
+    );
+    let request = Request::get(uri.as_str())
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", GRAPHQL_RESPONSE)
+        .body(Body::empty())
+        .unwrap();
+    let (status, content_type, response) = send(&t, request).await;
+    assert_eq!(status, 200, "{response}");
+    assert!(content_type.starts_with(GRAPHQL_RESPONSE));
+    assert_eq!(response["data"], json!({ "me": { "id": id }, "t": "Query" }));
+
+    let mutation = "mutation { loginWithWechat(code: \"bob\") { token } }";
+    let request = Request::get(format!("/graphql?query={}", urlencode(mutation)).as_str())
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(t.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(t.count("users").await, 1, "the mutation did not run");
+
+    // A browser asking for a page gets GraphiQL in development.
+    let request = Request::get("/graphql")
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = t.request(request).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("graphiql"));
+    // A client without a query gets an error, not a page.
+    let (status, _, response) = send(&t, Request::get("/graphql").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 400);
+    assert_refusal(&response, "INVALID_INPUT");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn production_refuses_introspection_and_suggests_no_names() {
+    let t = TestApp::with_config(|c| {
+        c.environment = fenhong::config::Environment::Production;
+        c.jwt_secret = Some("a-production-secret-of-more-than-32-chars".into());
+        c.wechat = Some(fenhong::config::WechatConfig {
+            appid: "wx-production-test".into(),
+            secret: "secret".into(),
+            api_base: "http://127.0.0.1:9".into(),
+        });
+    })
+    .await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Query\") { name } }",
+        "query { ...F } fragment F on Query { __schema { types { name } } }",
+    ] {
+        let response = t.gql(None, query, json!({})).await;
+        assert_refusal(&response, "FORBIDDEN");
+        assert!(response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("introspection is off"));
+    }
+    let response = t.gql(None, "{ merchnt(id: \"1\") { name } }", json!({})).await;
+    assert_refusal(&response, "INVALID_INPUT");
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("Did you mean"), "{message}");
+    assert!(!message.contains("\"merchant\""), "{message}");
+    // `__typename` is not introspection.
+    assert_eq!(t.ok(None, "{ __typename }", json!({})).await["__typename"], "Query");
+    // No GraphiQL page either: a browser gets a JSON error.
+    let request = Request::get("/graphql")
+        .header("accept", "text/html")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(&t, request).await;
+    assert_eq!(status, 406);
+    assert_refusal(&body, "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn development_keeps_its_suggestions() {
+    let t = TestApp::new().await;
+    let response = t.gql(None, "{ merchnt(id: \"1\") { name } }", json!({})).await;
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Did you mean"));
+}
+
+#[tokio::test]
+async fn a_failing_field_is_null_and_a_failing_non_null_field_nulls_its_parent() {
+    let t = TestApp::new().await;
+    let m = t.merchant_with_store("Pub").await;
+    let (shopper, _) = t.shopper("alice").await;
+    let vars = json!({ "m": m.id });
+
+    // queueStats is nullable: it is null and present, its sibling stays.
+    let response = t
+        .gql(
+            Some(&shopper),
+            "query($m: ID!) { merchant(id: $m) { name queueStats { waiting } } }",
+            vars.clone(),
+        )
+        .await;
+    assert_eq!(
+        response["data"],
+        json!({ "merchant": { "name": "Pub", "queueStats": null } })
+    );
+    assert_eq!(response["errors"][0]["path"], json!(["merchant", "queueStats"]));
+    assert_eq!(response["errors"].as_array().unwrap().len(), 1);
+
+    // qrCode is non-null in a non-null list: the error climbs to the nullable `merchant`.
+    let response = t
+        .gql(
+            Some(&shopper),
+            "query($m: ID!) { merchant(id: $m) { name stores { name qrCode { scene } } } alias: merchant(id: $m) { name } }",
+            vars.clone(),
+        )
+        .await;
+    assert_eq!(
+        response["data"],
+        json!({ "merchant": null, "alias": { "name": "Pub" } })
+    );
+    assert_eq!(
+        response["errors"][0]["path"],
+        json!(["merchant", "stores", 0, "qrCode"])
+    );
+    assert_eq!(response["errors"][0]["extensions"]["code"], "FORBIDDEN");
+
+    // A non-null root field that fails nulls `data` (which is then present, with 200).
+    let response = t.gql(None, "{ me { id } }", json!({})).await;
+    assert_eq!(response, json!({ "data": null, "errors": response["errors"].clone() }));
+    assert_eq!(response["errors"][0]["path"], json!(["me"]));
+
+    // The owner sees everything.
+    let data = t
+        .ok(
+            Some(&m.owner_token),
+            "query($m: ID!) { merchant(id: $m) { name queueStats { waiting } stores { qrCode { scene } } } }",
+            vars,
+        )
+        .await;
+    assert_eq!(data["merchant"]["stores"][0]["qrCode"]["scene"], json!(m.store_scene));
+}
+
+#[tokio::test]
+async fn a_cut_database_is_unavailable_and_retryable() {
+    let t = TestApp::new().await;
+    let (shopper, _) = t.shopper("alice").await;
+    t.app.state.db.clone().close().await.unwrap();
+    let response = t.gql(Some(&shopper), "{ me { id memberships { memberCode } } }", json!({})).await;
+    let error = &response["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{response}");
+    assert_eq!(error["extensions"]["retryable"], true);
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("try again"), "{message}");
+    assert!(!message.to_lowercase().contains("pool"), "{message}");
+    let response = t
+        .gql(None, "mutation { loginWithWechat(code: \"bob\") { token } }", json!({}))
+        .await;
+    assert_eq!(response["errors"][0]["extensions"]["code"], "UNAVAILABLE");
+}
