@@ -172,7 +172,10 @@ pub fn without_suggestions(message: &str) -> &str {
 /// Every error gets its `extensions.code` ([`classify`]); in production no message suggests
 /// names. A request error is told apart by its errors: execution errors always carry the
 /// path of their field, while parsing and validation errors carry none and leave no data.
-pub fn response_body(mut response: async_graphql::Response, production: bool) -> (serde_json::Value, bool) {
+pub fn response_body(
+    mut response: async_graphql::Response,
+    production: bool,
+) -> (serde_json::Value, bool) {
     for error in &mut response.errors {
         classify(error);
         if production {

@@ -49,16 +49,31 @@ impl Extension for IntrospectionOff {
     }
 }
 
-/// Whether a selection set asks for `__schema` or `__type` anywhere (fragment spreads are
-/// checked where the fragments are defined). Linear in the document's size.
+/// Whether a selection set introspects the schema anywhere (fragment spreads are checked
+/// where the fragments are defined). Linear in the document's size.
+///
+/// `__type(name: …) { name }` alone is let through: it tells a client no more than whether a
+/// type it already names exists, and the GraphQL-over-HTTP audit suite checks variables
+/// with exactly that query. Any other field of a type, and `__schema`, is introspection.
 fn introspects(set: &SelectionSet) -> bool {
     set.items.iter().any(|item| match &item.node {
-        Selection::Field(field) => {
-            matches!(field.node.name.node.as_str(), "__schema" | "__type")
-                || introspects(&field.node.selection_set.node)
-        }
+        Selection::Field(field) => match field.node.name.node.as_str() {
+            "__schema" => true,
+            "__type" => !names_only(&field.node.selection_set.node),
+            _ => introspects(&field.node.selection_set.node),
+        },
         Selection::InlineFragment(fragment) => introspects(&fragment.node.selection_set.node),
         Selection::FragmentSpread(_) => false,
+    })
+}
+
+fn names_only(set: &SelectionSet) -> bool {
+    set.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => {
+            matches!(field.node.name.node.as_str(), "name" | "__typename")
+                && field.node.selection_set.node.items.is_empty()
+        }
+        _ => false,
     })
 }
 
@@ -95,11 +110,13 @@ impl Extension for RequiredVariables {
 fn missing_variable(request: &Request) -> Option<String> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let operation = match &request.operation_name {
-        Some(wanted) => document
-            .operations
-            .iter()
-            .find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?
-            .1,
+        Some(wanted) => {
+            document
+                .operations
+                .iter()
+                .find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?
+                .1
+        }
         None => document.operations.iter().next()?.1,
     };
     operation

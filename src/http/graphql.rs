@@ -160,11 +160,13 @@ impl Params {
     fn operation_type(&self) -> Option<OperationType> {
         let document = parse_query(&self.query).ok()?;
         let operation = match &self.operation_name {
-            Some(name) => document
-                .operations
-                .iter()
-                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
-                .1,
+            Some(name) => {
+                document
+                    .operations
+                    .iter()
+                    .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
+                    .1
+            }
             None => document.operations.iter().next()?.1,
         };
         Some(operation.node.ty)

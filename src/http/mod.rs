@@ -85,9 +85,15 @@ async fn json_failures(request: Request<axum::body::Body>, next: Next, limit: us
     let mut refused = graphql::refusal(
         status,
         code,
-        status.canonical_reason().unwrap_or("the request was refused"),
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused"),
     );
-    for name in [header::ALLOW, header::SEC_WEBSOCKET_VERSION, header::UPGRADE] {
+    for name in [
+        header::ALLOW,
+        header::SEC_WEBSOCKET_VERSION,
+        header::UPGRADE,
+    ] {
         if let Some(value) = response.headers().get(&name) {
             refused.headers_mut().insert(name, value.clone());
         }

@@ -45,7 +45,14 @@ fn assert_refusal(body: &Value, code: &str) {
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], code, "{body}");
     let message = error["message"].as_str().unwrap();
-    for internal in ["Error(", "line:", "InvalidRequest", "serde", "column", "panicked"] {
+    for internal in [
+        "Error(",
+        "line:",
+        "InvalidRequest",
+        "serde",
+        "column",
+        "panicked",
+    ] {
         assert!(!message.contains(internal), "{message}");
     }
     assert!(body.get("data").is_none(), "{body}");
@@ -54,14 +61,23 @@ fn assert_refusal(body: &Value, code: &str) {
 #[tokio::test]
 async fn every_http_failure_is_a_json_error_without_internals() {
     let t = TestApp::new().await;
-    let big = json!({ "query": format!("{{ me {{ id }} }}#{}", "x".repeat(70 * 1024)) }).to_string();
+    let big =
+        json!({ "query": format!("{{ me {{ id }} }}#{}", "x".repeat(70 * 1024)) }).to_string();
     let cases: Vec<(&str, Request<Body>, u16)> = vec![
         ("not JSON", post_body("{ not json"), 400),
         ("an empty body", post_body(""), 400),
         ("a batch", post_body(r#"[{"query":"{ __typename }"}]"#), 400),
         ("no query", post_body(r#"{"variables":{}}"#), 400),
-        ("a query that is not a string", post_body(r#"{"query":7}"#), 400),
-        ("variables that are not an object", post_body(r#"{"query":"{ __typename }","variables":"x"}"#), 400),
+        (
+            "a query that is not a string",
+            post_body(r#"{"query":7}"#),
+            400,
+        ),
+        (
+            "variables that are not an object",
+            post_body(r#"{"query":"{ __typename }","variables":"x"}"#),
+            400,
+        ),
         ("a body over the limit", post_body(big.clone()), 413),
         (
             "a body over the limit, declared",
@@ -110,7 +126,10 @@ async fn every_http_failure_is_a_json_error_without_internals() {
     for (what, request, expected) in cases {
         let (status, content_type, body) = send(&t, request).await;
         assert_eq!(status, expected, "{what}: {body}");
-        assert!(content_type.starts_with("application/json"), "{what}: {content_type}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {content_type}"
+        );
         assert_refusal(&body, "INVALID_INPUT");
     }
     assert_eq!(t.count("users").await, 0);
@@ -141,7 +160,10 @@ async fn the_response_type_follows_accept() {
         let (status, content_type, response) =
             send(&t, request.body(Body::from(body)).unwrap()).await;
         assert_eq!(status, 200);
-        assert!(content_type.starts_with(expected), "{accept:?}: {content_type}");
+        assert!(
+            content_type.starts_with(expected),
+            "{accept:?}: {content_type}"
+        );
         assert_eq!(response["data"]["__typename"], "Query");
     }
 }
@@ -149,7 +171,11 @@ async fn the_response_type_follows_accept() {
 #[tokio::test]
 async fn parse_and_validation_failures_are_400_without_data_for_the_new_media_type() {
     let t = TestApp::new().await;
-    for query in ["{ me { id ", "{ nosuchfield }", "query($m: ID!) { merchant(id: $m) { name } }"] {
+    for query in [
+        "{ me { id ",
+        "{ nosuchfield }",
+        "query($m: ID!) { merchant(id: $m) { name } }",
+    ] {
         let body = json!({ "query": query }).to_string();
         let request = Request::post("/graphql")
             .header("content-type", "application/json")
@@ -173,7 +199,10 @@ async fn parse_and_validation_failures_are_400_without_data_for_the_new_media_ty
     let (status, _, response) = send(&t, request).await;
     assert_eq!(status, 200);
     assert_eq!(response["data"], Value::Null);
-    assert_eq!(response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +223,10 @@ async fn get_runs_queries_but_not_mutations() {
     let (status, content_type, response) = send(&t, request).await;
     assert_eq!(status, 200, "{response}");
     assert!(content_type.starts_with(GRAPHQL_RESPONSE));
-    assert_eq!(response["data"], json!({ "me": { "id": id }, "t": "Query" }));
+    assert_eq!(
+        response["data"],
+        json!({ "me": { "id": id }, "t": "Query" })
+    );
 
     let mutation = "mutation { loginWithWechat(code: \"bob\") { token } }";
     let request = Request::get(format!("/graphql?query={}", urlencode(mutation)).as_str())
@@ -216,7 +248,8 @@ async fn get_runs_queries_but_not_mutations() {
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("graphiql"));
     // A client without a query gets an error, not a page.
-    let (status, _, response) = send(&t, Request::get("/graphql").body(Body::empty()).unwrap()).await;
+    let (status, _, response) =
+        send(&t, Request::get("/graphql").body(Body::empty()).unwrap()).await;
     assert_eq!(status, 400);
     assert_refusal(&response, "INVALID_INPUT");
 }
@@ -246,7 +279,8 @@ async fn production_refuses_introspection_and_suggests_no_names() {
     .await;
     for query in [
         "{ __schema { queryType { name } } }",
-        "{ __type(name: \"Query\") { name } }",
+        "{ __type(name: \"Query\") { name fields { name } } }",
+        "{ __type(name: \"Query\") { ... on __Type { name } } }",
         "query { ...F } fragment F on Query { __schema { types { name } } }",
     ] {
         let response = t.gql(None, query, json!({})).await;
@@ -256,13 +290,27 @@ async fn production_refuses_introspection_and_suggests_no_names() {
             .unwrap()
             .contains("introspection is off"));
     }
-    let response = t.gql(None, "{ merchnt(id: \"1\") { name } }", json!({})).await;
+    let response = t
+        .gql(None, "{ merchnt(id: \"1\") { name } }", json!({}))
+        .await;
     assert_refusal(&response, "INVALID_INPUT");
     let message = response["errors"][0]["message"].as_str().unwrap();
     assert!(!message.contains("Did you mean"), "{message}");
     assert!(!message.contains("\"merchant\""), "{message}");
+    // Whether a named type exists tells nothing more (the GraphQL-over-HTTP audits ask it).
+    let data = t
+        .ok(
+            None,
+            "query($n: String!) { __type(name: $n) { name } }",
+            json!({ "n": "Query" }),
+        )
+        .await;
+    assert_eq!(data["__type"]["name"], "Query");
     // `__typename` is not introspection.
-    assert_eq!(t.ok(None, "{ __typename }", json!({})).await["__typename"], "Query");
+    assert_eq!(
+        t.ok(None, "{ __typename }", json!({})).await["__typename"],
+        "Query"
+    );
     // No GraphiQL page either: a browser gets a JSON error.
     let request = Request::get("/graphql")
         .header("accept", "text/html")
@@ -276,7 +324,9 @@ async fn production_refuses_introspection_and_suggests_no_names() {
 #[tokio::test]
 async fn development_keeps_its_suggestions() {
     let t = TestApp::new().await;
-    let response = t.gql(None, "{ merchnt(id: \"1\") { name } }", json!({})).await;
+    let response = t
+        .gql(None, "{ merchnt(id: \"1\") { name } }", json!({}))
+        .await;
     assert!(response["errors"][0]["message"]
         .as_str()
         .unwrap()
@@ -302,7 +352,10 @@ async fn a_failing_field_is_null_and_a_failing_non_null_field_nulls_its_parent()
         response["data"],
         json!({ "merchant": { "name": "Pub", "queueStats": null } })
     );
-    assert_eq!(response["errors"][0]["path"], json!(["merchant", "queueStats"]));
+    assert_eq!(
+        response["errors"][0]["path"],
+        json!(["merchant", "queueStats"])
+    );
     assert_eq!(response["errors"].as_array().unwrap().len(), 1);
 
     // qrCode is non-null in a non-null list: the error climbs to the nullable `merchant`.
@@ -325,7 +378,10 @@ async fn a_failing_field_is_null_and_a_failing_non_null_field_nulls_its_parent()
 
     // A non-null root field that fails nulls `data` (which is then present, with 200).
     let response = t.gql(None, "{ me { id } }", json!({})).await;
-    assert_eq!(response, json!({ "data": null, "errors": response["errors"].clone() }));
+    assert_eq!(
+        response,
+        json!({ "data": null, "errors": response["errors"].clone() })
+    );
     assert_eq!(response["errors"][0]["path"], json!(["me"]));
 
     // The owner sees everything.
@@ -336,7 +392,10 @@ async fn a_failing_field_is_null_and_a_failing_non_null_field_nulls_its_parent()
             vars,
         )
         .await;
-    assert_eq!(data["merchant"]["stores"][0]["qrCode"]["scene"], json!(m.store_scene));
+    assert_eq!(
+        data["merchant"]["stores"][0]["qrCode"]["scene"],
+        json!(m.store_scene)
+    );
 }
 
 #[tokio::test]
@@ -344,7 +403,13 @@ async fn a_cut_database_is_unavailable_and_retryable() {
     let t = TestApp::new().await;
     let (shopper, _) = t.shopper("alice").await;
     t.app.state.db.clone().close().await.unwrap();
-    let response = t.gql(Some(&shopper), "{ me { id memberships { memberCode } } }", json!({})).await;
+    let response = t
+        .gql(
+            Some(&shopper),
+            "{ me { id memberships { memberCode } } }",
+            json!({}),
+        )
+        .await;
     let error = &response["errors"][0];
     assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{response}");
     assert_eq!(error["extensions"]["retryable"], true);
@@ -352,7 +417,11 @@ async fn a_cut_database_is_unavailable_and_retryable() {
     assert!(message.contains("try again"), "{message}");
     assert!(!message.to_lowercase().contains("pool"), "{message}");
     let response = t
-        .gql(None, "mutation { loginWithWechat(code: \"bob\") { token } }", json!({}))
+        .gql(
+            None,
+            "mutation { loginWithWechat(code: \"bob\") { token } }",
+            json!({}),
+        )
         .await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "UNAVAILABLE");
 }

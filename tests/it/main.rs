@@ -8,7 +8,6 @@ mod ws_protocol;
 
 mod audit;
 mod auth;
-mod browser;
 mod concurrency;
 mod dashboard;
 mod joining;
@@ -16,6 +15,7 @@ mod ledger_props;
 mod limits;
 mod live;
 mod live_redis;
+mod node_suites;
 mod orders;
 mod programs;
 mod queue;

@@ -98,7 +98,10 @@ async fn ids_are_free_again_after_complete_and_pings_are_answered() {
         ws.subscribe("q", "{ me { id } }", json!({})).await;
         let next = ws.next().await;
         assert_eq!(next["type"], "next", "{next}");
-        assert_eq!(next["payload"]["data"]["me"]["id"], json!(shop.shoppers[0].1));
+        assert_eq!(
+            next["payload"]["data"]["me"]["id"],
+            json!(shop.shoppers[0].1)
+        );
         assert_eq!(ws.next().await, json!({ "id": "q", "type": "complete" }));
     }
     // The client completes a live subscription; its id may be used again at once.
@@ -118,7 +121,10 @@ async fn an_invalid_document_gets_an_error_message_and_the_connection_stays() {
     let address = t.serve().await;
     let (mut ws, _) = WsClient::connect(address, &shop.shoppers[0].0).await;
     for (id, query) in [
-        ("a", "subscription { walletUpdated(merchantId: \"1\") { nosuchfield } }"),
+        (
+            "a",
+            "subscription { walletUpdated(merchantId: \"1\") { nosuchfield } }",
+        ),
         ("b", "subscription { walletUpdated( }"),
         ("c", "subscription { walletUpdated { cash } }"),
     ] {
@@ -132,7 +138,10 @@ async fn an_invalid_document_gets_an_error_message_and_the_connection_stays() {
     ws.subscribe("d", WALLET, json!({ "m": "99999" })).await;
     let message = ws.next().await;
     assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
     assert_eq!(ws.next().await, json!({ "id": "d", "type": "complete" }));
     ws.subscribe("e", WALLET, json!({ "m": shop.merchant.id }))
         .await;

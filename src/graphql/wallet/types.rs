@@ -17,8 +17,14 @@ use crate::{
 };
 
 /// A page of a wallet's history: `LedgerConnection`, as API.md names it.
-pub type LedgerConnection =
-    Connection<String, LedgerEntry, EmptyFields, EmptyFields, LedgerConnectionName, DefaultEdgeName>;
+pub type LedgerConnection = Connection<
+    String,
+    LedgerEntry,
+    EmptyFields,
+    EmptyFields,
+    LedgerConnectionName,
+    DefaultEdgeName,
+>;
 
 pub struct LedgerConnectionName;
 

@@ -928,6 +928,17 @@ pub(crate) async fn prepare_request(
 
     let (operation_name, mut operation) = operation.map_err(|err| vec![err])?;
 
+    // Patched (see PATCHED.md): a variable the request leaves out takes the default its
+    // operation declares, also in `@skip` and `@include`.
+    for definition in &operation.node.variable_definitions {
+        if let Some(default) = definition.node.default_value.as_ref().map(|v| &v.node) {
+            request
+                .variables
+                .entry(definition.node.name.node.clone())
+                .or_insert_with(|| default.clone());
+        }
+    }
+
     // remove skipped fields
     for fragment in document.fragments.values_mut() {
         remove_skipped_selection(&mut fragment.node.selection_set.node, &request.variables);
