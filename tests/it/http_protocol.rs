@@ -425,3 +425,78 @@ async fn a_cut_database_is_unavailable_and_retryable() {
         .await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "UNAVAILABLE");
 }
+
+/// A TCP relay in front of PostgreSQL that a test can cut and restore.
+struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the relay's port is free");
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                links.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            task: Some(task),
+        }
+    }
+
+    /// Drops the listener and every relayed connection.
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_for_a_moment_is_unavailable_then_recovers() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return;
+    };
+    if !url.starts_with("postgres") || !url.contains("127.0.0.1:5432") {
+        return;
+    }
+    let mut relay = Relay::start(0).await;
+    let port = relay.port;
+    let t = TestApp::with_config(|c| {
+        c.database_url = c
+            .database_url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    })
+    .await;
+    let (shopper, id) = t.shopper("alice").await;
+    relay.cut().await;
+    let started = std::time::Instant::now();
+    let response = t.gql(Some(&shopper), "{ me { id } }", json!({})).await;
+    assert_eq!(error_code(&response), "UNAVAILABLE", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["retryable"], true);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let response = t
+        .gql(
+            None,
+            "mutation { loginWithWechat(code: \"bob\") { token } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&response), "UNAVAILABLE", "{response}");
+    // The database is back: the same requests succeed, and the refused login wrote nothing.
+    let _relay = Relay::start(port).await;
+    let data = t.ok(Some(&shopper), "{ me { id } }", json!({})).await;
+    assert_eq!(data["me"]["id"], json!(id));
+    assert_eq!(t.count("users").await, 1);
+}
