@@ -38,7 +38,8 @@ pub struct Config {
     pub token_ttl: Duration,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
-    pub max_query_complexity: usize,
+    /// The most a query may cost: lists count as their page size times their selection.
+    pub max_query_cost: u64,
     /// How often auto-completion and point expiry run.
     pub sweep_interval: Duration,
     /// How often an open subscription connection is pinged.
@@ -81,7 +82,7 @@ impl Config {
             token_ttl: Duration::from_secs(parse_or(var("FENHONG_TOKEN_TTL_SECS"), 7 * 24 * 3600)?),
             max_body_bytes: parse_or(var("FENHONG_MAX_BODY_BYTES"), 64 * 1024)?,
             max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 16)?,
-            max_query_complexity: parse_or(var("FENHONG_MAX_QUERY_COMPLEXITY"), 500)?,
+            max_query_cost: parse_or(var("FENHONG_MAX_QUERY_COST"), 5000)?,
             sweep_interval: Duration::from_secs(
                 parse_or(var("FENHONG_SWEEP_INTERVAL_SECS"), 60)?.max(1),
             ),
@@ -112,7 +113,7 @@ impl Config {
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             max_body_bytes: 64 * 1024,
             max_query_depth: 16,
-            max_query_complexity: 500,
+            max_query_cost: 5000,
             sweep_interval: Duration::from_secs(60),
             ws_keepalive: Duration::from_secs(30),
             ws_init_timeout: Duration::from_secs(10),

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod context;
+pub mod cost;
 pub mod dashboard;
 pub mod live;
 pub mod membership;
@@ -53,9 +54,11 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
         Mutation::default(),
         Subscription::default(),
     )
+    .extension(cost::CostLimit {
+        max_cost: config.max_query_cost,
+    })
     .extension(policy::RequiredVariables)
     .limit_depth(config.max_query_depth)
-    .limit_complexity(config.max_query_complexity)
     .limit_recursive_depth(64)
     .limit_directives(16);
     if config.is_production() {

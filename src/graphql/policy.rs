@@ -93,10 +93,10 @@ impl Extension for RequiredVariables {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Some(name) = missing_variable(&request) {
+        if let Some(name) = missing_variable(&mut request) {
             return Err(server_error(AppError::invalid(format!(
                 "Variable \"${name}\" of non-null type was not provided."
             ))));
@@ -107,9 +107,11 @@ impl Extension for RequiredVariables {
 
 /// The first non-null variable without a default that the request leaves out. A document
 /// that does not parse, or names no such operation, is left for GraphQL to report.
-fn missing_variable(request: &Request) -> Option<String> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operation = match &request.operation_name {
+fn missing_variable(request: &mut Request) -> Option<String> {
+    let variables = request.variables.clone();
+    let wanted = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match &wanted {
         Some(wanted) => {
             document
                 .operations
@@ -127,8 +129,7 @@ fn missing_variable(request: &Request) -> Option<String> {
             let definition = &definition.node;
             !definition.var_type.node.nullable
                 && definition.default_value.is_none()
-                && request
-                    .variables
+                && variables
                     .get(&definition.name.node)
                     .is_none_or(|value| *value == async_graphql::Value::Null)
         })

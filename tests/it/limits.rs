@@ -31,13 +31,17 @@ fragment TypeRef on __Type {
 async fn a_query_over_the_depth_limit_is_refused() {
     let t = TestApp::new().await;
     let (token, _) = t.shopper("alice").await;
-    // me → memberships → user → memberships → … 18 levels deep.
+    // queueEntry → order → queueEntry → … 18 levels deep (no lists, so it costs little).
     let mut query = String::from("id");
-    for _ in 0..8 {
-        query = format!("memberships {{ user {{ {query} }} }}");
+    for _ in 0..9 {
+        query = format!("order {{ queueEntry {{ {query} }} }}");
     }
     let response = t
-        .gql(Some(&token), &format!("{{ me {{ {query} }} }}"), json!({}))
+        .gql(
+            Some(&token),
+            &format!("{{ queueEntry(id: \"1\") {{ {query} }} }}"),
+            json!({}),
+        )
         .await;
     assert_eq!(error_code(&response), "INVALID_INPUT");
     assert!(response["errors"][0]["message"]
@@ -48,8 +52,8 @@ async fn a_query_over_the_depth_limit_is_refused() {
 }
 
 #[tokio::test]
-async fn a_query_over_the_complexity_limit_is_refused() {
-    let t = TestApp::with_config(|c| c.max_query_complexity = 20).await;
+async fn a_query_over_the_cost_limit_is_refused() {
+    let t = TestApp::with_config(|c| c.max_query_cost = 20).await;
     let (token, _) = t.shopper("alice").await;
     let fields = (0..25)
         .map(|i| format!("a{i}: id"))
@@ -62,7 +66,67 @@ async fn a_query_over_the_complexity_limit_is_refused() {
     assert!(response["errors"][0]["message"]
         .as_str()
         .unwrap()
-        .contains("complex"));
+        .contains("too costly"));
+}
+
+/// `fragment F{n} on User { ...F{n-1} ...F{n-1} }`, `levels` deep: about a kilobyte that
+/// would expand to 2^levels fields.
+fn fragment_bomb(levels: usize) -> String {
+    let mut query = format!("{{ me {{ ...F{levels} }} }}\nfragment F0 on User {{ id nickname }}\n");
+    for level in 1..=levels {
+        query.push_str(&format!(
+            "fragment F{level} on User {{ ...F{prev} ...F{prev} }}\n",
+            prev = level - 1
+        ));
+    }
+    query
+}
+
+#[tokio::test]
+async fn a_fragment_bomb_is_refused_at_once_without_logging_in() {
+    let t = TestApp::new().await;
+    for levels in [25, 40, 60] {
+        let query = fragment_bomb(levels);
+        assert!(query.len() < 4096, "{} bytes", query.len());
+        let started = std::time::Instant::now();
+        let response = t.gql(None, &query, json!({})).await;
+        let took = started.elapsed();
+        assert_eq!(error_code(&response), "INVALID_INPUT", "{response}");
+        assert!(response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too costly"));
+        // Refused in linear time: a debug build on a busy CI core, with room to spare.
+        assert!(took < std::time::Duration::from_millis(500), "{levels} levels: {took:?}");
+    }
+    // Eight levels (256 fields) are within the limit and answered.
+    let data = t.gql(None, &fragment_bomb(8), json!({})).await;
+    assert_eq!(error_code(&data), "UNAUTHENTICATED", "{data}");
+}
+
+#[tokio::test]
+async fn nested_lists_multiply_by_their_page_sizes() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let nested = "query($m: ID!, $n: Int) { orders(merchantId: $m, first: $n) { edges { node { id rewards { beneficiary { memberships { queueEntries { order { id } } } } } } } } }";
+    // 100 orders × 100 rewards × 100 memberships × 100 entries: refused before it runs.
+    let started = std::time::Instant::now();
+    let response = t
+        .gql(Some(&shop.cashier), nested, json!({ "m": shop.merchant.id }))
+        .await;
+    assert_eq!(error_code(&response), "INVALID_INPUT", "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    // The shopper's version of the same shape, through `me`.
+    let me = "{ me { memberships { queueEntries { order { user { memberships { queueEntries { order { id } } } } } } } } }";
+    let response = t.gql(Some(&shop.shoppers[0].0), me, json!({})).await;
+    assert_eq!(error_code(&response), "INVALID_INPUT", "{response}");
+    // A small page of the same is fine: 1 order × 100 × 100 × 100 is still too much, but
+    // a page of 5 orders with their rewards' beneficiaries is not.
+    let small = "query($m: ID!) { orders(merchantId: $m, first: 5) { edges { node { id rewards { beneficiary { id } } } } } }";
+    let data = t
+        .ok(Some(&shop.cashier), small, json!({ "m": shop.merchant.id }))
+        .await;
+    assert!(data["orders"]["edges"].is_array());
 }
 
 #[tokio::test]
