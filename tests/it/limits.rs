@@ -97,7 +97,10 @@ async fn a_fragment_bomb_is_refused_at_once_without_logging_in() {
             .unwrap()
             .contains("too costly"));
         // Refused in linear time: a debug build on a busy CI core, with room to spare.
-        assert!(took < std::time::Duration::from_millis(500), "{levels} levels: {took:?}");
+        assert!(
+            took < std::time::Duration::from_millis(500),
+            "{levels} levels: {took:?}"
+        );
     }
     // Eight levels (256 fields) are within the limit and answered.
     let data = t.gql(None, &fragment_bomb(8), json!({})).await;
@@ -112,7 +115,11 @@ async fn nested_lists_multiply_by_their_page_sizes() {
     // 100 orders × 100 rewards × 100 memberships × 100 entries: refused before it runs.
     let started = std::time::Instant::now();
     let response = t
-        .gql(Some(&shop.cashier), nested, json!({ "m": shop.merchant.id }))
+        .gql(
+            Some(&shop.cashier),
+            nested,
+            json!({ "m": shop.merchant.id }),
+        )
         .await;
     assert_eq!(error_code(&response), "INVALID_INPUT", "{response}");
     assert!(started.elapsed() < std::time::Duration::from_millis(500));

@@ -167,6 +167,20 @@ async fn malformed_amounts_are_refused_and_write_nothing() {
         "abc",
         "",
         "1.2.3",
+        // Loose forms a number parser would take: exponents, signs, a bare dot, digit
+        // separators, whitespace, full-width digits, hexadecimal.
+        "1e3",
+        "1E3",
+        "+10",
+        "10.",
+        ".5",
+        "1_000",
+        "1.5e1",
+        " 10",
+        "10 ",
+        "\u{ff11}\u{ff10}",
+        "0x10",
+        "NaN",
     ] {
         let response = t.order(&shop, user, amount, json!({})).await;
         assert_eq!(

@@ -164,6 +164,10 @@ async fn bad_sales_are_refused_and_a_paused_program_still_buys_back() {
         ("-1", "INVALID_INPUT"),
         ("1.00001", "INVALID_INPUT"),
         ("lots", "INVALID_INPUT"),
+        ("1e1", "INVALID_INPUT"),
+        ("+1", "INVALID_INPUT"),
+        (".5", "INVALID_INPUT"),
+        ("1.", "INVALID_INPUT"),
     ] {
         let response = t
             .gql(Some(&a.0), SELL, json!({ "m": m, "p": points }))
@@ -188,6 +192,16 @@ async fn bad_sales_are_refused_and_a_paused_program_still_buys_back() {
         .gql(Some(&shop.merchant.owner_token), "mutation($m: ID!) { injectValueAddedPool(merchantId: $m, amount: \"0.001\") { pool } }", json!({ "m": m }))
         .await;
     assert_eq!(error_code(&response), "INVALID_INPUT");
+    for loose in ["1e3", "+10", "10.", "1_000"] {
+        let response = t
+            .gql(
+                Some(&shop.merchant.owner_token),
+                "mutation($m: ID!, $a: Decimal!) { injectValueAddedPool(merchantId: $m, amount: $a) { pool } }",
+                json!({ "m": m, "a": loose }),
+            )
+            .await;
+        assert_eq!(error_code(&response), "INVALID_INPUT", "{loose}");
+    }
     assert_eq!(t.count("ledger_postings").await, before);
 
     // Paused: no minting, but selling stays open.

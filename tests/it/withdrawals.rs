@@ -134,6 +134,10 @@ async fn minimum_fee_and_bad_requests() {
         ("-5", "INVALID_INPUT"),
         ("10.001", "INVALID_INPUT"),
         ("1000000.01", "INVALID_INPUT"),
+        ("1e1", "INVALID_INPUT"),
+        ("+20", "INVALID_INPUT"),
+        ("20.", "INVALID_INPUT"),
+        ("1_0", "INVALID_INPUT"),
         ("60.01", "INSUFFICIENT_FUNDS"),
     ] {
         let response = t
@@ -141,6 +145,15 @@ async fn minimum_fee_and_bad_requests() {
             .await;
         assert_eq!(error_code(&response), code, "{amount}");
     }
+    // A JSON number is not money: clients hold it as a binary float.
+    let response = t
+        .gql(Some(token), REQUEST, json!({ "m": m.id, "a": 20.10 }))
+        .await;
+    assert_eq!(error_code(&response), "INVALID_INPUT");
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("string"));
     assert_eq!(t.count("withdrawals").await, before);
     assert_eq!(t.wallet(token, &m.id).await["cash"], "60.00");
     let with_fee = t
