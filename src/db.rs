@@ -28,12 +28,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                     .foreign_keys(true)
             });
     } else {
-        // A database that cannot be reached answers UNAVAILABLE within seconds, not after
-        // the pool has waited half a minute for a connection.
-        options
-            .max_connections(20)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5));
+        options.max_connections(20).min_connections(1);
     }
     let db = Database::connect(options).await?;
     Ok(db)

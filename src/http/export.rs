@@ -66,8 +66,17 @@ fn csv_response(name: &str, body: Body) -> Response {
         .into_response()
 }
 
-/// A CSV field: quoted when it holds a comma, quote or line break.
+/// A CSV field of free text: quoted when it holds a comma, quote or line break, and, as OWASP
+/// recommends against CSV injection, prefixed with `'` when it begins with a character a
+/// spreadsheet would read as the start of a formula (`= + - @`, tab, carriage return).
 fn field(value: &str) -> String {
+    let neutralised;
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutralised = format!("'{value}");
+        neutralised.as_str()
+    } else {
+        value
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {

@@ -83,6 +83,14 @@ pub fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn method_not_allowed(allow: &'static str, message: &str) -> Response {
+    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, "INVALID_INPUT", message);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
 fn bad_request(message: &str) -> Response {
     refusal(StatusCode::BAD_REQUEST, "INVALID_INPUT", message)
 }
@@ -95,9 +103,9 @@ struct Params {
 }
 
 impl Params {
-    fn from_json(body: Value) -> Result<Self, Response> {
+    fn from_json(body: Value) -> Result<Self, String> {
         let Value::Object(mut body) = body else {
-            return Err(bad_request(if body.is_array() {
+            return Err(String::from(if body.is_array() {
                 "batched requests are not supported: send one request per operation"
             } else {
                 "the body must be a JSON object with a `query`"
@@ -105,22 +113,22 @@ impl Params {
         };
         let query = match body.remove("query") {
             Some(Value::String(query)) => query,
-            None | Some(Value::Null) => return Err(bad_request("the request has no `query`")),
-            Some(_) => return Err(bad_request("`query` must be a string")),
+            None | Some(Value::Null) => return Err(String::from("the request has no `query`")),
+            Some(_) => return Err(String::from("`query` must be a string")),
         };
         let variables = match body.remove("variables") {
             None | Some(Value::Null) => None,
             Some(Value::Object(map)) => Some(map),
-            Some(_) => return Err(bad_request("`variables` must be an object")),
+            Some(_) => return Err(String::from("`variables` must be an object")),
         };
         let operation_name = match body.remove("operationName") {
             None | Some(Value::Null) => None,
             Some(Value::String(name)) => Some(name),
-            Some(_) => return Err(bad_request("`operationName` must be a string")),
+            Some(_) => return Err(String::from("`operationName` must be a string")),
         };
         match body.remove("extensions") {
             None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(_) => return Err(bad_request("`extensions` must be an object")),
+            Some(_) => return Err(String::from("`extensions` must be an object")),
         }
         Ok(Self {
             query,
@@ -129,9 +137,9 @@ impl Params {
         })
     }
 
-    fn from_query_string(raw: &str) -> Result<Self, Response> {
+    fn from_query_string(raw: &str) -> Result<Self, String> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| bad_request("the query string is not URL-encoded"))?;
+            .map_err(|_| String::from("the query string is not URL-encoded"))?;
         let get = |name: &str| {
             pairs
                 .iter()
@@ -144,8 +152,8 @@ impl Params {
         }
         for name in ["variables", "extensions"] {
             if let Some(text) = get(name).filter(|t| !t.is_empty()) {
-                let value = serde_json::from_str(&text)
-                    .map_err(|_| bad_request(&format!("`{name}` is not JSON")))?;
+                let value =
+                    serde_json::from_str(&text).map_err(|_| format!("`{name}` is not JSON"))?;
                 body.insert(name.into(), value);
             }
         }
@@ -205,19 +213,9 @@ pub async fn graphql(
         );
     };
     let params = match method {
-        Method::GET => Params::from_query_string(&raw_query),
+        Method::GET => Params::from_query_string(&raw_query).map_err(|m| bad_request(&m)),
         Method::POST => read_post(&headers, body, app.state.config.max_body_bytes).await,
-        _ => {
-            let mut response = refusal(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "INVALID_INPUT",
-                "use GET for queries or POST",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-            return response;
-        }
+        _ => return method_not_allowed("GET, POST", "use GET for queries or POST"),
     };
     let params = match params {
         Ok(params) => params,
@@ -226,15 +224,7 @@ pub async fn graphql(
     if method == Method::GET {
         match params.operation_type() {
             Some(OperationType::Mutation) => {
-                let mut response = refusal(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "INVALID_INPUT",
-                    "a mutation must be sent with POST",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-                return response;
+                return method_not_allowed("POST", "a mutation must be sent with POST")
             }
             Some(OperationType::Subscription) => {
                 return bad_request("subscriptions run over the WebSocket at /graphql/ws")
@@ -261,7 +251,7 @@ async fn read_post(headers: &HeaderMap, body: Body, limit: usize) -> Result<Para
     }
     let body: Value =
         serde_json::from_slice(&bytes).map_err(|_| bad_request("the request body is not JSON"))?;
-    Params::from_json(body)
+    Params::from_json(body).map_err(|m| bad_request(&m))
 }
 
 pub fn too_large(limit: usize) -> Response {

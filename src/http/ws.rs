@@ -272,7 +272,7 @@ impl Connection {
             }
             ClientMessage::Pong { .. } => {}
             ClientMessage::Subscribe { id, payload } => {
-                let Some((principal, _)) = self.principal.clone() else {
+                let Some((principal, _)) = self.principal else {
                     return Err(Closing(close::UNAUTHORIZED, "Unauthorized".into()));
                 };
                 if self.subscriptions.contains_key(&id) {

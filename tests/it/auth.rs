@@ -182,16 +182,7 @@ async fn the_development_secret_survives_a_restart() {
 
 #[tokio::test]
 async fn production_hides_introspection_and_graphiql() {
-    let t = TestApp::with_config(|c| {
-        c.environment = fenhong::config::Environment::Production;
-        c.jwt_secret = Some("a-production-secret-of-enough-length-0123".into());
-        c.wechat = Some(fenhong::config::WechatConfig {
-            appid: "wx-test".into(),
-            secret: "s".into(),
-            api_base: "http://127.0.0.1:9".into(),
-        });
-    })
-    .await;
+    let t = TestApp::with_config(production).await;
     let response = t
         .gql(None, "{ __schema { queryType { name } } }", json!({}))
         .await;

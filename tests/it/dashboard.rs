@@ -253,3 +253,47 @@ async fn orders_and_ledger_export_as_csv() {
     let (status, _) = t.request(export("orders", &m.id, Some(&cashier))).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn csv_cells_that_would_run_as_formulas_are_neutralised() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let user = &shop.shoppers[0].1;
+    let keys = [
+        "=HYPERLINK(\"http://evil.example/x\",\"x\")",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "plain-key",
+    ];
+    for key in keys {
+        let response = t
+            .order(&shop, user, "10.00", json!({ "idempotencyKey": key }))
+            .await;
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let (status, body) = t
+        .request(export(
+            "orders",
+            &shop.merchant.id,
+            Some(&shop.merchant.owner_token),
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(body).unwrap();
+    let cells: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.splitn(10, ',').nth(9).unwrap())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "\"'=HYPERLINK(\"\"http://evil.example/x\"\",\"\"x\"\")\"",
+            "'+1+1",
+            "'-2+3",
+            "'@SUM(A1)",
+            "plain-key",
+        ]
+    );
+}

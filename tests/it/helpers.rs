@@ -34,6 +34,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Production mode, with the secret and WeChat settings it requires (WeChat unreachable).
+pub fn production(c: &mut Config) {
+    c.environment = fenhong::config::Environment::Production;
+    c.jwt_secret = Some("a-production-secret-of-more-than-32-characters".into());
+    c.wechat = Some(fenhong::config::WechatConfig {
+        appid: "wx-production-test".into(),
+        secret: "secret".into(),
+        api_base: "http://127.0.0.1:9".into(),
+    });
+}
+
 pub struct TestApp {
     pub app: Fenhong,
     pub router: Router,
