@@ -57,17 +57,19 @@ impl Extension for CostLimitExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let variables = request.variables.clone();
+        let variables = std::mem::take(&mut request.variables);
         // A document that does not parse is left for GraphQL to report.
-        if let Ok(document) = request.parsed_query() {
-            let cost = document_cost(&ctx.schema_env.registry, document, &variables);
-            if cost > self.max_cost {
-                return Err(server_error(AppError::invalid(format!(
-                    "the query is too costly: it could load about {cost} items, and the \
-                     limit is {}; ask for smaller pages or fewer nested lists",
-                    self.max_cost
-                ))));
-            }
+        let cost = request
+            .parsed_query()
+            .map(|document| document_cost(&ctx.schema_env.registry, document, &variables))
+            .unwrap_or(0);
+        request.variables = variables;
+        if cost > self.max_cost {
+            return Err(server_error(AppError::invalid(format!(
+                "the query is too costly: it could load about {cost} items, and the limit \
+                 is {}; ask for smaller pages or fewer nested lists",
+                self.max_cost
+            ))));
         }
         next.run(ctx, request).await
     }

@@ -6,7 +6,10 @@ use async_graphql::{
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
     },
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::{
+        types::{ExecutableDocument, OperationDefinition, Selection, SelectionSet},
+        Positioned,
+    },
     Request, ServerResult, Variables,
 };
 
@@ -108,19 +111,41 @@ impl Extension for RequiredVariables {
 /// The first non-null variable without a default that the request leaves out. A document
 /// that does not parse, or names no such operation, is left for GraphQL to report.
 fn missing_variable(request: &mut Request) -> Option<String> {
-    let variables = request.variables.clone();
+    let variables = std::mem::take(&mut request.variables);
     let wanted = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    let operation = match &wanted {
-        Some(wanted) => {
-            document
-                .operations
-                .iter()
-                .find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?
-                .1
-        }
-        None => document.operations.iter().next()?.1,
-    };
+    let missing = request
+        .parsed_query()
+        .ok()
+        .and_then(|document| selected_operation(document, wanted.as_deref()))
+        .and_then(|operation| first_missing(operation, &variables));
+    request.variables = variables;
+    missing
+}
+
+/// The operation a request runs: the one named, or the first. `None` when there is no such
+/// operation (GraphQL reports that itself).
+pub fn selected_operation<'d>(
+    document: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match name {
+        Some(wanted) => document
+            .operations
+            .iter()
+            .find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))
+            .map(|(_, operation)| operation),
+        None => document
+            .operations
+            .iter()
+            .next()
+            .map(|(_, operation)| operation),
+    }
+}
+
+fn first_missing(
+    operation: &Positioned<OperationDefinition>,
+    variables: &Variables,
+) -> Option<String> {
     operation
         .node
         .variable_definitions

@@ -14,7 +14,7 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::{error, Fenhong};
+use crate::{error, graphql::policy::selected_operation, Fenhong};
 
 /// The official media type of a GraphQL response.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -167,16 +167,7 @@ impl Params {
     /// names no such operation (GraphQL reports that itself).
     fn operation_type(&self) -> Option<OperationType> {
         let document = parse_query(&self.query).ok()?;
-        let operation = match &self.operation_name {
-            Some(name) => {
-                document
-                    .operations
-                    .iter()
-                    .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
-                    .1
-            }
-            None => document.operations.iter().next()?.1,
-        };
+        let operation = selected_operation(&document, self.operation_name.as_deref())?;
         Some(operation.node.ty)
     }
 }
