@@ -6,7 +6,7 @@ use axum::Router;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{wechat::WechatLogin, TokenKeys},
+    auth::{wechat::WechatLogin, LoginLimiter, TokenKeys},
     clock::{SharedClock, SystemClock},
     config::Config,
     db,
@@ -29,6 +29,7 @@ pub struct Inner {
     pub scenes: SceneSigner,
     pub wechat: WechatLogin,
     pub live: LiveHub,
+    pub logins: LoginLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -96,6 +97,7 @@ impl Fenhong {
         let state = AppState(Arc::new(Inner {
             live: hub,
             tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl),
+            logins: LoginLimiter::new(config.login_attempts_per_minute),
             scenes: SceneSigner::new(secret.as_bytes()),
             wechat,
             db,

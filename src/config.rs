@@ -48,6 +48,15 @@ pub struct Config {
     pub ws_init_timeout: Duration,
     /// The most live subscriptions one connection may hold.
     pub ws_max_subscriptions: usize,
+    /// How long one GraphQL request may run before it is answered with `UNAVAILABLE`.
+    pub request_timeout: Duration,
+    /// The largest GraphQL response body; a larger one is refused with `INVALID_INPUT`.
+    pub max_response_bytes: usize,
+    /// `staffLogin` attempts a minute per username and per client address.
+    pub login_attempts_per_minute: u32,
+    /// The header a trusted reverse proxy puts the client's address in (its last entry is
+    /// used, e.g. `X-Forwarded-For`); unset: the TCP peer's address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Config {
@@ -93,6 +102,12 @@ impl Config {
                 parse_or(var("FENHONG_WS_INIT_TIMEOUT_SECS"), 10)?.max(1),
             ),
             ws_max_subscriptions: parse_or(var("FENHONG_WS_MAX_SUBSCRIPTIONS"), 20)?,
+            request_timeout: Duration::from_secs(
+                parse_or(var("FENHONG_REQUEST_TIMEOUT_SECS"), 15)?.max(1),
+            ),
+            max_response_bytes: parse_or(var("FENHONG_MAX_RESPONSE_BYTES"), 4 * 1024 * 1024)?,
+            login_attempts_per_minute: parse_or(var("FENHONG_LOGIN_ATTEMPTS_PER_MINUTE"), 10)?,
+            client_ip_header: var("FENHONG_CLIENT_IP_HEADER"),
         };
         config.validate()?;
         Ok(config)
@@ -118,6 +133,10 @@ impl Config {
             ws_keepalive: Duration::from_secs(30),
             ws_init_timeout: Duration::from_secs(10),
             ws_max_subscriptions: 20,
+            request_timeout: Duration::from_secs(15),
+            max_response_bytes: 4 * 1024 * 1024,
+            login_attempts_per_minute: 10,
+            client_ip_header: None,
         }
     }
 

@@ -20,6 +20,13 @@ pub enum AppError {
     InsufficientFunds(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Too many attempts: the same request may succeed after `retry_after_seconds`
+    /// (`extensions.retryAfterSeconds`).
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// The database or another dependency could not be reached for a moment; nothing was
     /// written, and the same request (with the same idempotency key) may be sent again.
     #[error("{0}")]
@@ -56,7 +63,7 @@ impl AppError {
             Self::InvalidInput(_) => "INVALID_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
-            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::RateLimited(_) | Self::TooManyAttempts { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
@@ -131,6 +138,7 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
 /// whole chain and the client sees only `INTERNAL`.
 pub fn classify(err: &mut ServerError) {
     let mut retryable = false;
+    let mut retry_after = None;
     let code = match err.source::<AppError>() {
         Some(AppError::Internal(cause)) => {
             tracing::error!(error = ?cause, path = ?err.path, "internal error");
@@ -139,6 +147,13 @@ pub fn classify(err: &mut ServerError) {
         }
         Some(app) => {
             retryable = app.retryable();
+            if let AppError::TooManyAttempts {
+                retry_after_seconds,
+                ..
+            } = app
+            {
+                retry_after = Some(*retry_after_seconds);
+            }
             app.code()
         }
         None if err.source.is_some() => {
@@ -154,6 +169,9 @@ pub fn classify(err: &mut ServerError) {
     extensions.set("code", Value::from(code));
     if retryable {
         extensions.set("retryable", true);
+    }
+    if let Some(seconds) = retry_after {
+        extensions.set("retryAfterSeconds", seconds);
     }
 }
 

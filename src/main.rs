@@ -110,9 +110,13 @@ async fn serve() -> anyhow::Result<()> {
     let background = app.spawn_background();
     let listener = TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     background.abort();
     tracing::info!("stopped");
     Ok(())

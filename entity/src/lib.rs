@@ -1,5 +1,6 @@
 //! sea-orm entities: one module a table, nothing but the shape of the data.
 
+pub mod api_key;
 pub mod ledger_account;
 pub mod ledger_posting;
 pub mod ledger_transaction;

@@ -10,6 +10,8 @@ pub struct Model {
     pub username: String,
     pub password_hash: String,
     pub created_at: DateTimeUtc,
+    /// Raised whenever the password changes: older tokens are refused.
+    pub credentials_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

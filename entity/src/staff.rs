@@ -12,6 +12,11 @@ pub struct Model {
     pub password_hash: String,
     pub role: String,
     pub created_at: DateTimeUtc,
+    /// A disabled account cannot log in, and its tokens are refused.
+    pub disabled: bool,
+    /// Raised whenever the password changes or the account is disabled: a token carries the
+    /// version it was issued at and is refused once it is older.
+    pub credentials_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

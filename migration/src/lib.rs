@@ -8,6 +8,7 @@ mod m20261123_000003_queue;
 mod m20261123_000004_value_added;
 mod m20261123_000005_live;
 mod m20261123_000006_dashboard;
+mod m20261124_000007_accounts;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_value_added::Migration),
             Box::new(m20261123_000005_live::Migration),
             Box::new(m20261123_000006_dashboard::Migration),
+            Box::new(m20261124_000007_accounts::Migration),
         ]
     }
 }

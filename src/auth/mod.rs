@@ -1,11 +1,13 @@
 //! Who is calling: tokens, roles, passwords and the WeChat login.
 
+mod limiter;
 mod password;
 mod token;
 pub mod wechat;
 
+pub use limiter::LoginLimiter;
 pub use password::{hash_password, verify_password};
-pub use token::{Claims, TokenError, TokenKeys};
+pub use token::{Claims, TokenError, TokenKeys, Verified};
 
 use crate::error::{AppError, AppResult};
 
@@ -45,16 +47,16 @@ impl StaffRole {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
-    /// A bearer token was sent but is expired (`expired`) or invalid: the caller is told why
-    /// when an operation needs a login; public operations still work.
-    Rejected {
-        expired: bool,
-    },
+    /// A bearer credential was sent but is refused: the caller is told why when an operation
+    /// needs a login; public operations still work.
+    Rejected(Rejection),
     Admin {
         admin_id: i64,
     },
+    /// A staff member (`staff_id`), or a system with one of the merchant's API keys
+    /// (`staff_id` is `None`), acting with `role`.
     Staff {
-        staff_id: i64,
+        staff_id: Option<i64>,
         merchant_id: i64,
         role: StaffRole,
     },
@@ -63,16 +65,31 @@ pub enum Principal {
     },
 }
 
+/// Why a bearer credential was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    Expired,
+    Invalid,
+    /// The account was disabled or its password changed after the token was issued, or the
+    /// API key was revoked.
+    Revoked,
+}
+
+impl Rejection {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Expired => "your login has expired; log in again",
+            Self::Invalid => "the token is invalid; log in again",
+            Self::Revoked => "this login was revoked; log in again",
+        }
+    }
+}
+
 impl Principal {
     fn require_login(&self) -> AppResult<()> {
         match self {
             Self::Anonymous => Err(AppError::unauthenticated("log in first")),
-            Self::Rejected { expired: true } => Err(AppError::unauthenticated(
-                "your login has expired; log in again",
-            )),
-            Self::Rejected { expired: false } => Err(AppError::unauthenticated(
-                "the token is invalid; log in again",
-            )),
+            Self::Rejected(why) => Err(AppError::unauthenticated(why.message())),
             _ => Ok(()),
         }
     }
@@ -100,7 +117,7 @@ impl Principal {
     }
 
     /// A staff member of `merchant_id` whose role covers `needed`.
-    pub fn require_staff(&self, merchant_id: i64, needed: StaffRole) -> AppResult<i64> {
+    pub fn require_staff(&self, merchant_id: i64, needed: StaffRole) -> AppResult<Option<i64>> {
         self.require_login()?;
         match self {
             Self::Staff {
@@ -121,10 +138,11 @@ impl Principal {
         }
     }
 
-    /// Staff (of whichever merchant) whose role covers `needed`: `(staff_id, merchant_id)`.
+    /// Staff (of whichever merchant) whose role covers `needed`: `(staff_id, merchant_id)`,
+    /// `staff_id` being `None` for an API key.
     /// For operations on an object (an order, a withdrawal) that must then belong to that
     /// merchant.
-    pub fn require_own_staff(&self, needed: StaffRole) -> AppResult<(i64, i64)> {
+    pub fn require_own_staff(&self, needed: StaffRole) -> AppResult<(Option<i64>, i64)> {
         self.require_login()?;
         match self {
             Self::Staff {
@@ -153,33 +171,6 @@ impl Principal {
                 merchant_id: own, ..
             } => *own == merchant_id,
             _ => false,
-        }
-    }
-}
-
-impl TokenKeys {
-    /// The caller of a request carrying `Authorization: Bearer <token>` (or none).
-    pub fn principal_of_bearer(
-        &self,
-        header: Option<&str>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Principal {
-        let Some(value) = header else {
-            return Principal::Anonymous;
-        };
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .unwrap_or(value)
-            .trim();
-        if token.is_empty() {
-            return Principal::Anonymous;
-        }
-        match self.verify(token, now) {
-            Ok(principal) => principal,
-            Err(err) => Principal::Rejected {
-                expired: err == TokenError::Expired,
-            },
         }
     }
 }

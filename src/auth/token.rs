@@ -27,6 +27,23 @@ pub struct Claims {
     pub role: Option<String>,
     pub iat: i64,
     pub exp: i64,
+    /// The account's credentials version when the token was issued (staff and the platform
+    /// account): a token older than the account's current version is refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ver: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// A token whose signature and expiry are good.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified {
+    pub principal: Principal,
+    /// See [`Claims::ver`].
+    pub version: i64,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Signs and checks HS256 tokens with one secret.
@@ -46,7 +63,14 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, who: Principal, now: DateTime<Utc>) -> AppResult<(String, DateTime<Utc>)> {
+    /// A token for `who`, at the credentials version `version` of a staff or platform account
+    /// (0 for a shopper).
+    pub fn issue(
+        &self,
+        who: Principal,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> AppResult<(String, DateTime<Utc>)> {
         let expires_at = now + self.ttl;
         let (sub, mid, role) = match who {
             Principal::Anonymous | Principal::Rejected { .. } => {
@@ -55,8 +79,13 @@ impl TokenKeys {
                 )))
             }
             Principal::Admin { admin_id } => (format!("admin:{admin_id}"), None, None),
+            Principal::Staff { staff_id: None, .. } => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "an API key is not exchanged for a token"
+                )))
+            }
             Principal::Staff {
-                staff_id,
+                staff_id: Some(staff_id),
                 merchant_id,
                 role,
             } => (
@@ -73,6 +102,7 @@ impl TokenKeys {
             role,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            ver: version,
         };
         self.sign(&claims).map(|token| (token, expires_at))
     }
@@ -82,18 +112,10 @@ impl TokenKeys {
             .map_err(|e| AppError::Internal(e.into()))
     }
 
-    /// Checks the signature and expiry (against `now`, the service clock) of a token.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, TokenError> {
-        self.verify_with_expiry(token, now)
-            .map(|(principal, _)| principal)
-    }
-
-    /// As [`TokenKeys::verify`], with the moment the token expires.
-    pub fn verify_with_expiry(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Principal, DateTime<Utc>), TokenError> {
+    /// Checks the signature and expiry (against `now`, the service clock) of a token. Whether
+    /// its account still stands is the caller's to check
+    /// ([`crate::services::accounts::authenticate`]).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Verified, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false; // checked below against the service clock
         validation.set_issuer(&[ISSUER]);
@@ -105,9 +127,12 @@ impl TokenKeys {
             return Err(TokenError::Expired);
         }
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
-        principal_of(&claims)
-            .map(|p| (p, expires_at))
-            .ok_or(TokenError::Invalid)
+        let principal = principal_of(&claims).ok_or(TokenError::Invalid)?;
+        Ok(Verified {
+            principal,
+            version: claims.ver,
+            expires_at,
+        })
     }
 }
 
@@ -118,7 +143,7 @@ fn principal_of(claims: &Claims) -> Option<Principal> {
         "admin" => Some(Principal::Admin { admin_id: id }),
         "user" => Some(Principal::Shopper { user_id: id }),
         "staff" => Some(Principal::Staff {
-            staff_id: id,
+            staff_id: Some(id),
             merchant_id: claims.mid?,
             role: StaffRole::parse(claims.role.as_deref()?)?,
         }),

@@ -188,11 +188,11 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     }
     let keys = TokenKeys::new(SECRET.as_bytes(), Duration::from_secs(3600));
     let staff = Principal::Staff {
-        staff_id: owner.id,
+        staff_id: Some(owner.id),
         merchant_id: merchant.id,
         role: StaffRole::Owner,
     };
-    let (token, _) = keys.issue(staff, Utc::now())?;
+    let (token, _) = keys.issue(staff, 0, Utc::now())?;
     let token = Arc::new(token);
 
     tokio::time::sleep(Duration::from_millis(500)).await;

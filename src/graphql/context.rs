@@ -5,10 +5,15 @@ use chrono::{DateTime, Utc};
 
 use crate::{auth::Principal, AppState};
 
+/// The address a request came from, when known (see `FENHONG_CLIENT_IP_HEADER`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
 pub trait ContextExt {
     fn app(&self) -> &AppState;
     fn principal(&self) -> Principal;
     fn now(&self) -> DateTime<Utc>;
+    fn client_address(&self) -> Option<std::net::IpAddr>;
 }
 
 impl ContextExt for Context<'_> {
@@ -24,6 +29,10 @@ impl ContextExt for Context<'_> {
 
     fn now(&self) -> DateTime<Utc> {
         self.app().clock.now()
+    }
+
+    fn client_address(&self) -> Option<std::net::IpAddr> {
+        self.data_opt::<ClientAddress>().and_then(|a| a.0)
     }
 }
 

@@ -58,6 +58,7 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
         max_cost: config.max_query_cost,
     })
     .extension(policy::RequiredVariables)
+    .extension(policy::InputText)
     .limit_depth(config.max_query_depth)
     .limit_recursive_depth(64)
     .limit_directives(16);

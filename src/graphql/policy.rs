@@ -160,3 +160,110 @@ fn first_missing(
         })
         .map(|definition| definition.node.name.node.to_string())
 }
+
+/// The longest text any string input may be; fields with a purpose have shorter limits
+/// (names 64, reasons and notes 200).
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Every string a request brings, in its variables or written in its document, is refused
+/// (`INVALID_INPUT`, before anything runs) if it holds a control character (U+0000–U+001F,
+/// U+007F–U+009F: NUL, line breaks, escapes) or is longer than [`MAX_TEXT_CHARS`]. Linear
+/// in the size of the request.
+pub struct InputText;
+
+impl ExtensionFactory for InputText {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(InputText)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for InputText {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut problem = variables
+            .iter()
+            .find_map(|(_, value)| bad_text_in_const(value));
+        for (_, operation) in document.operations.iter() {
+            if problem.is_some() {
+                break;
+            }
+            problem = operation
+                .node
+                .variable_definitions
+                .iter()
+                .filter_map(|d| d.node.default_value.as_ref())
+                .find_map(|v| bad_text_in_const(&v.node))
+                .or_else(|| bad_text_in_set(&operation.node.selection_set.node));
+        }
+        for fragment in document.fragments.values() {
+            if problem.is_some() {
+                break;
+            }
+            problem = bad_text_in_set(&fragment.node.selection_set.node);
+        }
+        match problem {
+            Some(problem) => Err(server_error(AppError::invalid(problem))),
+            None => Ok(document),
+        }
+    }
+}
+
+fn bad_text(text: &str) -> Option<String> {
+    if text.chars().any(char::is_control) {
+        return Some("text inputs must not contain control characters".into());
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Some(format!(
+            "text inputs are at most {MAX_TEXT_CHARS} characters"
+        ));
+    }
+    None
+}
+
+fn bad_text_in_const(value: &async_graphql::Value) -> Option<String> {
+    use async_graphql::Value;
+    match value {
+        Value::String(text) => bad_text(text),
+        Value::List(items) => items.iter().find_map(bad_text_in_const),
+        Value::Object(fields) => fields.values().find_map(bad_text_in_const),
+        _ => None,
+    }
+}
+
+/// The strings written in a document's arguments (variables in them are checked as
+/// variables, so they count as `null` here).
+fn bad_text_in_set(set: &SelectionSet) -> Option<String> {
+    let written = |value: &Positioned<async_graphql_value::Value>| {
+        value
+            .node
+            .clone()
+            .into_const_with(|_| Ok::<_, ()>(async_graphql::Value::Null))
+            .ok()
+            .and_then(|value| bad_text_in_const(&value))
+    };
+    set.items.iter().find_map(|item| match &item.node {
+        Selection::Field(field) => field
+            .node
+            .arguments
+            .iter()
+            .find_map(|(_, value)| written(value))
+            .or_else(|| {
+                field.node.directives.iter().find_map(|d| {
+                    d.node
+                        .arguments
+                        .iter()
+                        .find_map(|(_, value)| written(value))
+                })
+            })
+            .or_else(|| bad_text_in_set(&field.node.selection_set.node)),
+        Selection::InlineFragment(fragment) => bad_text_in_set(&fragment.node.selection_set.node),
+        Selection::FragmentSpread(_) => None,
+    })
+}

@@ -12,7 +12,13 @@ use entity::{ledger_account, ledger_posting, order};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
-use crate::{auth::StaffRole, error::AppError, rules::money::Unit, services::parse_id, Fenhong};
+use crate::{
+    auth::StaffRole,
+    error::AppError,
+    rules::money::Unit,
+    services::{accounts, parse_id},
+    Fenhong,
+};
 
 const PAGE: u64 = 1000;
 
@@ -35,14 +41,17 @@ fn refuse(err: AppError) -> Response {
     (status, format!("{}: {err}\n", err.code())).into_response()
 }
 
-fn authorize(app: &Fenhong, headers: &HeaderMap, range: &Range) -> Result<i64, AppError> {
+async fn authorize(app: &Fenhong, headers: &HeaderMap, range: &Range) -> Result<i64, AppError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = app
-        .state
-        .tokens
-        .principal_of_bearer(bearer, app.state.clock.now());
+    let (principal, _) = accounts::authenticate(
+        &app.state.db,
+        &app.state.tokens,
+        bearer,
+        app.state.clock.now(),
+    )
+    .await?;
     principal.require_authenticated()?;
     let merchant_id = parse_id(&range.merchant_id, "merchant")?;
     principal.require_staff(merchant_id, StaffRole::Manager)?;
@@ -89,7 +98,7 @@ pub async fn orders_csv(
     headers: HeaderMap,
     Query(range): Query<Range>,
 ) -> Response {
-    let merchant_id = match authorize(&app, &headers, &range) {
+    let merchant_id = match authorize(&app, &headers, &range).await {
         Ok(id) => id,
         Err(err) => return refuse(err),
     };
@@ -148,7 +157,7 @@ pub async fn ledger_csv(
     headers: HeaderMap,
     Query(range): Query<Range>,
 ) -> Response {
-    let merchant_id = match authorize(&app, &headers, &range) {
+    let merchant_id = match authorize(&app, &headers, &range).await {
         Ok(id) => id,
         Err(err) => return refuse(err),
     };

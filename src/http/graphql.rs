@@ -6,15 +6,23 @@ use async_graphql::{
     parser::{parse_query, types::OperationType},
     Variables,
 };
+use std::net::{IpAddr, SocketAddr};
+
 use axum::{
     body::{Body, Bytes},
-    extract::{RawQuery, State},
+    extract::{ConnectInfo, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{Html, IntoResponse, Response},
+    Extension,
 };
 use serde_json::{json, Map, Value};
 
-use crate::{error, graphql::policy::selected_operation, Fenhong};
+use crate::{
+    error,
+    graphql::{context::ClientAddress, policy::selected_operation},
+    services::accounts,
+    Fenhong,
+};
 
 /// The official media type of a GraphQL response.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -185,6 +193,7 @@ pub async fn graphql(
     State(app): State<Fenhong>,
     method: Method,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(raw_query): RawQuery,
     body: Body,
 ) -> Response {
@@ -223,7 +232,8 @@ pub async fn graphql(
             _ => {}
         }
     }
-    execute(&app, &headers, params, media).await
+    let address = super::client_address(&app, &headers, peer.map(|Extension(info)| info.0));
+    execute(&app, &headers, address, params, media).await
 }
 
 async fn read_post(headers: &HeaderMap, body: Body, limit: usize) -> Result<Params, Response> {
@@ -253,33 +263,77 @@ pub fn too_large(limit: usize) -> Response {
     )
 }
 
-async fn execute(app: &Fenhong, headers: &HeaderMap, params: Params, media: Media) -> Response {
-    let principal = app
-        .state
-        .tokens
-        .principal_of_bearer(super::bearer(headers), app.state.clock.now());
-    let mut request = async_graphql::Request::new(params.query).data(principal);
+async fn execute(
+    app: &Fenhong,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+    params: Params,
+    media: Media,
+) -> Response {
+    let state = &app.state;
+    let config = &state.config;
+    let principal = match accounts::authenticate(
+        &state.db,
+        &state.tokens,
+        super::bearer(headers),
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok((principal, _)) => principal,
+        Err(err) => {
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                err.code(),
+                &err.to_string(),
+            )
+        }
+    };
+    let mut request = async_graphql::Request::new(params.query)
+        .data(principal)
+        .data(ClientAddress(address));
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    let response = app.schema.execute(request).await;
+    let executed = tokio::time::timeout(config.request_timeout, app.schema.execute(request)).await;
     // A mutation may have written live events: let the relay publish them now.
-    app.state.live.wake();
-    let (body, request_error) = error::response_body(response, app.state.config.is_production());
+    state.live.wake();
+    let Ok(response) = executed else {
+        tracing::warn!(
+            timeout_secs = config.request_timeout.as_secs(),
+            "request stopped: it ran past the request timeout"
+        );
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the request took too long and was stopped; a smaller query may succeed",
+        );
+    };
+    let (body, request_error) = error::response_body(response, config.is_production());
+    let body = body.to_string();
+    if body.len() > config.max_response_bytes {
+        tracing::warn!(
+            bytes = body.len(),
+            "response refused: larger than the limit"
+        );
+        return refusal(
+            StatusCode::OK,
+            "INVALID_INPUT",
+            &format!(
+                "the response would be larger than {} bytes; ask for fewer fields or smaller pages",
+                config.max_response_bytes
+            ),
+        );
+    }
     let status = if request_error && media == Media::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, media.content_type())],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
 }
 
 fn graphiql() -> Html<String> {

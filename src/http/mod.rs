@@ -101,6 +101,22 @@ async fn json_failures(request: Request<axum::body::Body>, next: Next, limit: us
     refused
 }
 
+/// The client's address: the last entry of the configured proxy header, else the TCP peer.
+fn client_address(
+    app: &Fenhong,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    match &app.state.config.client_ip_header {
+        Some(name) => headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok()),
+        None => peer.map(|p| p.ip()),
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)

@@ -20,7 +20,7 @@ use futures::{channel::mpsc, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::{auth::Principal, error, Fenhong};
+use crate::{auth::Principal, error, services::accounts, Fenhong};
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
@@ -33,6 +33,8 @@ mod close {
     pub const INIT_TIMEOUT: u16 = 4408;
     pub const SUBSCRIBER_EXISTS: u16 = 4409;
     pub const TOO_MANY_INITS: u16 = 4429;
+    /// WebSocket "internal error": the server could not check the login just now.
+    pub const INTERNAL_ERROR: u16 = 1011;
 }
 
 #[derive(Deserialize)]
@@ -122,7 +124,9 @@ struct Connection {
     app: Fenhong,
     header_token: Option<String>,
     initialised: bool,
-    principal: Option<(Principal, chrono::DateTime<chrono::Utc>)>,
+    /// After `connection_init`: the caller, its credential (checked again at every
+    /// `subscribe`, so a revoked login stops there) and when its token expires.
+    principal: Option<(Principal, String, Option<chrono::DateTime<chrono::Utc>>)>,
     subscriptions: HashMap<String, tokio::task::AbortHandle>,
 }
 
@@ -173,11 +177,15 @@ impl Connection {
         tokio::pin!(init_deadline);
         let mut out = outgoing.clone();
         let closing = loop {
-            let expiry = self.principal.as_ref().map(|(_, expires_at)| {
-                (*expires_at - self.app.state.clock.now())
-                    .to_std()
-                    .unwrap_or_default()
-            });
+            let expiry = self
+                .principal
+                .as_ref()
+                .and_then(|(_, _, expires_at)| *expires_at)
+                .map(|expires_at| {
+                    (expires_at - self.app.state.clock.now())
+                        .to_std()
+                        .unwrap_or_default()
+                });
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(body))) => {
@@ -219,6 +227,29 @@ impl Connection {
         let _ = writer.await;
     }
 
+    /// The caller of a credential, or the close that refuses it.
+    async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Option<chrono::DateTime<chrono::Utc>>), Closing> {
+        let state = &self.app.state;
+        match accounts::authenticate(&state.db, &state.tokens, Some(token), state.clock.now()).await
+        {
+            Ok((Principal::Rejected(why), _)) => Err(Closing(
+                close::FORBIDDEN,
+                format!("Forbidden: {}", why.message()),
+            )),
+            Ok(caller) => Ok(caller),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check a subscription's login");
+                Err(Closing(
+                    close::INTERNAL_ERROR,
+                    "The service is briefly unavailable".into(),
+                ))
+            }
+        }
+    }
+
     async fn on_message(
         &mut self,
         body: &str,
@@ -242,25 +273,14 @@ impl Connection {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                     .or_else(|| self.header_token.clone());
-                let state = &self.app.state;
-                let verified = token
-                    .as_deref()
-                    .map(|token| state.tokens.verify_with_expiry(token, state.clock.now()));
-                match verified {
-                    Some(Ok(principal)) => self.principal = Some(principal),
-                    Some(Err(_)) => {
-                        return Err(Closing(
-                            close::FORBIDDEN,
-                            "Forbidden: the token is invalid or expired".into(),
-                        ))
-                    }
-                    None => {
-                        return Err(Closing(
-                            close::FORBIDDEN,
-                            "Forbidden: send {\"token\": \"<jwt>\"} in connection_init".into(),
-                        ))
-                    }
-                }
+                let Some(token) = token else {
+                    return Err(Closing(
+                        close::FORBIDDEN,
+                        "Forbidden: send {\"token\": \"<jwt>\"} in connection_init".into(),
+                    ));
+                };
+                let (principal, expires_at) = self.authenticate(&token).await?;
+                self.principal = Some((principal, token, expires_at));
                 let _ = out.send(text(json!({ "type": "connection_ack" }))).await;
             }
             ClientMessage::Ping { payload } => {
@@ -272,9 +292,10 @@ impl Connection {
             }
             ClientMessage::Pong { .. } => {}
             ClientMessage::Subscribe { id, payload } => {
-                let Some((principal, _)) = self.principal else {
+                let Some((_, token, _)) = &self.principal else {
                     return Err(Closing(close::UNAUTHORIZED, "Unauthorized".into()));
                 };
+                let (principal, _) = self.authenticate(&token.clone()).await?;
                 if self.subscriptions.contains_key(&id) {
                     let mut reason = format!("Subscriber for {id} already exists");
                     reason.truncate(120);

@@ -143,6 +143,15 @@ pub async fn create_staff(
     insert_staff(db, merchant_id, username, hash, role, now).await
 }
 
+/// A merchant's staff accounts, oldest first.
+pub async fn staff_of(db: &impl ConnectionTrait, merchant_id: i64) -> AppResult<Vec<staff::Model>> {
+    Ok(staff::Entity::find()
+        .filter(staff::Column::MerchantId.eq(merchant_id))
+        .order_by_asc(staff::Column::Id)
+        .all(db)
+        .await?)
+}
+
 pub async fn staff_count(db: &impl ConnectionTrait, merchant_id: i64) -> AppResult<u64> {
     Ok(staff::Entity::find()
         .filter(staff::Column::MerchantId.eq(merchant_id))

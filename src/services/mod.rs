@@ -26,6 +26,23 @@ pub fn parse_id(id: &str, what: &'static str) -> AppResult<i64> {
 }
 
 /// Trims a display name and checks its length.
+/// The longest reason or note a person may write (a refund's reason, a review's note).
+pub const MAX_NOTE_CHARS: usize = 200;
+
+/// An optional reason or note: trimmed, `None` when blank, refused when longer than
+/// [`MAX_NOTE_CHARS`] (control characters never reach here: the request is refused first).
+pub fn clean_note(note: Option<String>, what: &str) -> AppResult<Option<String>> {
+    let Some(note) = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(AppError::invalid(format!(
+            "the {what} is longer than {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    Ok(Some(note))
+}
+
 pub fn clean_name(name: &str, what: &str, max: usize) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() {

@@ -256,10 +256,8 @@ pub async fn refund_order(
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> AppResult<order::Model> {
+    let reason = super::clean_note(reason, "refund reason")?;
     let order = find_order(db, merchant_id, order_id).await?;
-    let reason = reason
-        .map(|r| r.trim().chars().take(200).collect::<String>())
-        .filter(|r| !r.is_empty());
     let refunded = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {

@@ -3,9 +3,16 @@
 use chrono::{DateTime, Utc};
 use entity::{platform_admin, platform_setting};
 use rand::{distributions::Alphanumeric, Rng};
-use sea_orm::{sea_query::OnConflict, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 
-use crate::{auth::hash_password, error::AppResult};
+use crate::{
+    auth::{hash_password, verify_password},
+    error::AppResult,
+};
 
 pub const ADMIN_USERNAME: &str = "admin";
 const JWT_SECRET_KEY: &str = "jwt_secret";
@@ -44,26 +51,50 @@ pub async fn development_secret(db: &impl ConnectionTrait) -> AppResult<String> 
     Ok(row.value)
 }
 
-/// Creates the platform account `admin`, or sets its password.
+/// Creates the platform account `admin`, or sets its password. A new password revokes the
+/// account's tokens issued before; the same password keeps them.
 pub async fn bootstrap_admin(
     db: &impl ConnectionTrait,
     password: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let hash = hash_password(password)?;
-    platform_admin::Entity::insert(platform_admin::ActiveModel {
-        username: Set(ADMIN_USERNAME.into()),
-        password_hash: Set(hash),
-        created_at: Set(now),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(platform_admin::Column::Username)
-            .update_column(platform_admin::Column::PasswordHash)
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
+    let existing = platform_admin::Entity::find()
+        .filter(platform_admin::Column::Username.eq(ADMIN_USERNAME))
+        .one(db)
+        .await?;
+    match existing {
+        Some(admin) if verify_password(password, &admin.password_hash) => {}
+        Some(admin) => {
+            platform_admin::Entity::update_many()
+                .col_expr(
+                    platform_admin::Column::PasswordHash,
+                    Expr::value(hash_password(password)?),
+                )
+                .col_expr(
+                    platform_admin::Column::CredentialsVersion,
+                    Expr::col(platform_admin::Column::CredentialsVersion).add(1),
+                )
+                .filter(platform_admin::Column::Id.eq(admin.id))
+                .exec(db)
+                .await?;
+            tracing::info!("platform account {ADMIN_USERNAME}: new password; older logins revoked");
+        }
+        None => {
+            platform_admin::Entity::insert(platform_admin::ActiveModel {
+                username: Set(ADMIN_USERNAME.into()),
+                password_hash: Set(hash_password(password)?),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::column(platform_admin::Column::Username)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        }
+    }
     tracing::info!("platform account {ADMIN_USERNAME} is ready");
     Ok(())
 }

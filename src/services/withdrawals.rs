@@ -102,20 +102,18 @@ pub async fn request_withdrawal(
 pub async fn review_withdrawal(
     db: &DatabaseConnection,
     merchant_id: i64,
-    staff_id: i64,
+    staff_id: Option<i64>,
     withdrawal_id: i64,
     approve: bool,
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> AppResult<withdrawal::Model> {
+    let note = super::clean_note(note, "note")?;
     let found = withdrawal::Entity::find_by_id(withdrawal_id)
         .one(db)
         .await?
         .filter(|w| w.merchant_id == merchant_id)
         .ok_or(AppError::NotFound("withdrawal"))?;
-    let note = note
-        .map(|n| n.trim().chars().take(200).collect::<String>())
-        .filter(|n| !n.is_empty());
     let reviewed = db
         .transaction::<_, _, AppError>(|tx| {
             Box::pin(async move {
@@ -125,7 +123,7 @@ pub async fn review_withdrawal(
                 let marked = withdrawal::Entity::update_many()
                     .col_expr(withdrawal::Column::Status, status.into())
                     .col_expr(withdrawal::Column::Note, note.into())
-                    .col_expr(withdrawal::Column::ReviewedBy, Some(staff_id).into())
+                    .col_expr(withdrawal::Column::ReviewedBy, staff_id.into())
                     .col_expr(withdrawal::Column::ReviewedAt, Some(now).into())
                     .filter(withdrawal::Column::Id.eq(found.id))
                     .filter(withdrawal::Column::Status.eq(PENDING))

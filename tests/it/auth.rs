@@ -57,6 +57,7 @@ async fn a_tampered_or_foreign_token_is_refused() {
             role: None,
             iat: now.timestamp(),
             exp: now.timestamp() + 3600,
+            ver: 0,
         })
         .unwrap();
     for bad in [tampered.as_str(), forged.as_str(), "not-a-jwt"] {
@@ -171,9 +172,9 @@ async fn the_development_secret_survives_a_restart() {
         fenhong::Fenhong::with_database(t.app.state.config.clone(), t.app.state.db.clone(), None)
             .await
             .unwrap();
-    let principal = again.state.tokens.verify(&token, t.clock.now()).unwrap();
+    let verified = again.state.tokens.verify(&token, t.clock.now()).unwrap();
     assert_eq!(
-        principal,
+        verified.principal,
         fenhong::auth::Principal::Shopper {
             user_id: user_id.parse().unwrap()
         }

@@ -394,6 +394,23 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The gateway restarted on the same database with changed settings (the clock is
+    /// shared; the database stays with `self`).
+    pub async fn restarted(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.app.state.config.clone();
+        adjust(&mut config);
+        let app = Fenhong::start(config, Some(self.clock.clone()))
+            .await
+            .expect("restart the gateway");
+        let router = app.router();
+        TestApp {
+            app,
+            router,
+            clock: self.clock.clone(),
+            sqlite_file: None,
+        }
+    }
+
     /// A second gateway instance on the same database (its own pool, state and router).
     pub async fn second_instance(&self) -> Fenhong {
         let config = self.app.state.config.clone();
@@ -413,7 +430,8 @@ impl TestApp {
 pub async fn serve(router: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     address
 }
 

@@ -293,7 +293,7 @@ async fn run(ops: Vec<Op>) {
                 let real = withdrawals::review_withdrawal(
                     db,
                     merchant.id,
-                    1,
+                    Some(1),
                     withdrawal_ids[i],
                     approve,
                     None,

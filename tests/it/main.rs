@@ -6,6 +6,7 @@ mod helpers;
 mod http_protocol;
 mod ws_protocol;
 
+mod accounts;
 mod audit;
 mod auth;
 mod concurrency;
@@ -25,6 +26,7 @@ mod queue_props;
 mod rebate;
 mod roles;
 mod schema_sync;
+mod text_inputs;
 mod value_added;
 mod value_added_props;
 mod walkthrough;

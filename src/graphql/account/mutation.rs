@@ -17,9 +17,9 @@ impl AccountMutation {
         let app = ctx.app();
         let identity = app.wechat.code_to_session(&code).await?;
         let user = accounts::shopper_for(&app.db, &identity, ctx.now()).await?;
-        let (token, expires_at) = app
-            .tokens
-            .issue(Principal::Shopper { user_id: user.id }, ctx.now())?;
+        let (token, expires_at) =
+            app.tokens
+                .issue(Principal::Shopper { user_id: user.id }, 0, ctx.now())?;
         Ok(AuthPayload {
             token,
             expires_at,
@@ -36,8 +36,19 @@ impl AccountMutation {
         password: String,
     ) -> Result<AuthPayload> {
         let app = ctx.app();
-        let account = accounts::staff_login(&app.db, &username, &password).await?;
-        let (token, expires_at) = app.tokens.issue(account.principal()?, ctx.now())?;
+        let account = accounts::staff_login(
+            &app.db,
+            &app.logins,
+            ctx.client_address(),
+            &username,
+            &password,
+        )
+        .await?;
+        let (token, expires_at) = app.tokens.issue(
+            account.principal()?,
+            account.credentials_version(),
+            ctx.now(),
+        )?;
         let staff = match account {
             StaffAccount::Staff(staff) => Some(staff),
             StaffAccount::Admin(_) => None,

@@ -1,6 +1,6 @@
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{staff, user};
+use entity::{api_key, staff, user};
 
 use crate::{
     auth::{Principal, StaffRole},
@@ -55,6 +55,15 @@ impl Staff {
         StaffRole::parse(&self.0.role).unwrap_or(StaffRole::Cashier)
     }
 
+    /// A disabled account cannot log in, and its tokens are refused.
+    async fn disabled(&self) -> bool {
+        self.0.disabled
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
     async fn merchant(&self, ctx: &Context<'_>) -> Result<Option<Merchant>> {
         let found = merchants::find_merchant(&ctx.app().db, self.0.merchant_id).await?;
         Ok(Some(Merchant(found)))
@@ -83,4 +92,44 @@ impl AuthPayload {
     async fn staff(&self) -> Option<Staff> {
         self.staff.clone().map(Staff)
     }
+}
+
+/// A merchant's key for a system (a POS, a mall, a script), acting as staff with `role`.
+pub struct ApiKey(pub api_key::Model);
+
+#[Object]
+impl ApiKey {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn role(&self) -> StaffRole {
+        StaffRole::parse(&self.0.role).unwrap_or(StaffRole::Cashier)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Within a minute or so: when the key last made a request.
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+
+    /// When the key was revoked; a revoked key is refused.
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
+/// A new API key and its secret, which is shown this once and never again.
+#[derive(SimpleObject)]
+pub struct ApiKeyWithSecret {
+    pub api_key: ApiKey,
+    /// What the system sends: `Authorization: Bearer <secret>` (`fhk_<id>_<64 hex digits>`).
+    pub secret: String,
 }

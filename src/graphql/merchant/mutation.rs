@@ -2,12 +2,12 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use super::types::{Merchant, Store};
 use crate::{
-    auth::StaffRole,
+    auth::{Principal, StaffRole},
     graphql::{
-        account::types::Staff,
+        account::types::{ApiKey, ApiKeyWithSecret, Staff},
         context::{ContextExt, Guard},
     },
-    services::merchants,
+    services::{accounts, merchants, parse_id},
 };
 
 #[derive(InputObject)]
@@ -15,6 +15,16 @@ pub struct CreateMerchantInput {
     pub name: String,
     pub owner_username: String,
     pub owner_password: String,
+}
+
+/// What an owner changes of a staff account; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateStaffInput {
+    pub role: Option<StaffRole>,
+    /// `true` revokes every token of the account and refuses its logins.
+    pub disabled: Option<bool>,
+    /// A new password (at least 8 characters); revokes every token issued before.
+    pub password: Option<String>,
 }
 
 #[derive(Default)]
@@ -74,5 +84,59 @@ impl MerchantMutation {
         )
         .await?;
         Ok(Staff(staff))
+    }
+
+    /// Owner: changes a staff member's role, disables or enables the account, or sets a new
+    /// password. Disabling or a new password logs the account out everywhere.
+    async fn update_staff(
+        &self,
+        ctx: &Context<'_>,
+        staff_id: ID,
+        input: UpdateStaffInput,
+    ) -> Result<Staff> {
+        let (by, merchant_id) = ctx.principal().require_own_staff(StaffRole::Owner)?;
+        let staff_id = parse_id(&staff_id, "staff")?;
+        let change = accounts::StaffChange {
+            role: input.role,
+            disabled: input.disabled,
+            password: input.password,
+        };
+        let updated =
+            accounts::update_staff(&ctx.app().db, merchant_id, staff_id, by, change).await?;
+        Ok(Staff(updated))
+    }
+
+    /// Owner: a key for a system to call the API as staff with `role`. The secret is in the
+    /// answer only.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        name: String,
+        role: StaffRole,
+    ) -> Result<ApiKeyWithSecret> {
+        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Owner)?;
+        let by = match ctx.principal() {
+            Principal::Staff { staff_id, .. } => staff_id,
+            _ => None,
+        };
+        let (created, secret) =
+            accounts::create_api_key(&ctx.app().db, merchant_id, &name, role, by, ctx.now())
+                .await?;
+        Ok(ApiKeyWithSecret {
+            api_key: ApiKey(created),
+            secret,
+        })
+    }
+
+    /// Owner: revokes a key; requests with it are refused from now on.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
+        let (_, merchant_id) = ctx.principal().require_own_staff(StaffRole::Owner)?;
+        let id = parse_id(&id, "API key")?;
+        let db = &ctx.app().db;
+        let found = accounts::find_api_key(db, merchant_id, id).await?;
+        Ok(ApiKey(
+            accounts::revoke_api_key(db, found, ctx.now()).await?,
+        ))
     }
 }

@@ -2,9 +2,13 @@ use async_graphql::{Context, Object, Result, ID};
 
 use super::types::Merchant;
 use crate::{
+    auth::StaffRole,
     error::AppError,
-    graphql::context::ContextExt,
-    services::{merchants, parse_id},
+    graphql::{
+        account::types::ApiKey,
+        context::{ContextExt, Guard},
+    },
+    services::{accounts, merchants, parse_id},
 };
 
 #[derive(Default)]
@@ -21,5 +25,12 @@ impl MerchantQuery {
             Err(AppError::NotFound(_)) => Ok(None),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Owner: the merchant's API keys, revoked ones included (never their secrets).
+    async fn api_keys(&self, ctx: &Context<'_>, merchant_id: ID) -> Result<Vec<ApiKey>> {
+        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Owner)?;
+        let keys = accounts::api_keys_of(&ctx.app().db, merchant_id).await?;
+        Ok(keys.into_iter().map(ApiKey).collect())
     }
 }

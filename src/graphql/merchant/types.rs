@@ -25,6 +25,17 @@ impl Merchant {
         Ok((current.version > 0).then(|| current.into()))
     }
 
+    /// The merchant's staff accounts, disabled ones included (the owner only).
+    async fn staff(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::account::types::Staff>> {
+        ctx.principal()
+            .require_staff(self.0.id, crate::auth::StaffRole::Owner)?;
+        let staff = merchants::staff_of(&ctx.app().db, self.0.id).await?;
+        Ok(staff
+            .into_iter()
+            .map(crate::graphql::account::types::Staff)
+            .collect())
+    }
+
     /// The queue free-order program's counters (the merchant's staff only).
     async fn queue_stats(
         &self,

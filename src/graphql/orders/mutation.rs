@@ -38,8 +38,7 @@ impl OrdersMutation {
             return Err(AppError::invalid("give the shopper's userId or memberCode").into());
         }
         let order =
-            orders::record_order(&ctx.app().db, merchant_id, Some(staff_id), new, ctx.now())
-                .await?;
+            orders::record_order(&ctx.app().db, merchant_id, staff_id, new, ctx.now()).await?;
         Ok(Order(order))
     }
 

@@ -22,7 +22,7 @@ impl ProgramsMutation {
     ) -> Result<Programs> {
         let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Manager)?;
         let staff_id = match ctx.principal() {
-            crate::auth::Principal::Staff { staff_id, .. } => Some(staff_id),
+            crate::auth::Principal::Staff { staff_id, .. } => staff_id,
             _ => None,
         };
         let versioned = programs::configure(
