@@ -123,7 +123,7 @@ impl Fenhong {
                         tracing::info!(?report, "background sweep")
                     }
                     Ok(_) => {}
-                    Err(err) => tracing::error!(error = ?err, "background sweep failed"),
+                    Err(err) => tracing::error!(error = %err.detail(), "background sweep failed"),
                 }
             }
         })

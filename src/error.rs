@@ -69,6 +69,15 @@ impl AppError {
         }
     }
 
+    /// The error for the log, on one line: an internal error's chain of causes, never a
+    /// backtrace.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Internal(cause) => format!("{cause:#}"),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the same request may simply be sent again (`extensions.retryable`).
     pub fn retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
@@ -134,14 +143,16 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
 /// Resolvers return `AppError` through `?`, which async-graphql keeps as the error's source.
 /// An error with no source was raised by async-graphql itself while parsing, validating or
 /// coercing the request (bad syntax, a wrong argument type, a query over the depth limit):
-/// that is the client's input. Any other source is a server failure: it is logged with its
-/// whole chain and the client sees only `INTERNAL`.
-pub fn classify(err: &mut ServerError) {
+/// that is the client's input. Any other source is a server failure: the client sees only
+/// `INTERNAL`, and its cause, on one line, is returned for the log.
+pub fn classify(err: &mut ServerError) -> Option<String> {
     let mut retryable = false;
     let mut retry_after = None;
+    let mut internal = None;
     let code = match err.source::<AppError>() {
         Some(AppError::Internal(cause)) => {
-            tracing::error!(error = ?cause, path = ?err.path, "internal error");
+            // `{:#}`: the chain of causes on one line, never a backtrace.
+            internal = Some(format!("{cause:#}"));
             err.message = "internal error".into();
             "INTERNAL"
         }
@@ -157,7 +168,7 @@ pub fn classify(err: &mut ServerError) {
             app.code()
         }
         None if err.source.is_some() => {
-            tracing::error!(message = %err.message, path = ?err.path, "unexpected error");
+            internal = Some(err.message.clone());
             err.message = "internal error".into();
             "INTERNAL"
         }
@@ -173,6 +184,7 @@ pub fn classify(err: &mut ServerError) {
     if let Some(seconds) = retry_after {
         extensions.set("retryAfterSeconds", seconds);
     }
+    internal
 }
 
 /// Removes the "Did you mean …?" of a validation message, which would show a stranger the
@@ -194,11 +206,29 @@ pub fn response_body(
     mut response: async_graphql::Response,
     production: bool,
 ) -> (serde_json::Value, bool) {
+    let mut failures = 0usize;
+    let mut first_failure = None;
     for error in &mut response.errors {
-        classify(error);
+        if let Some(cause) = classify(error) {
+            failures += 1;
+            first_failure.get_or_insert((cause, error.path.clone()));
+        }
         if production {
             error.message = without_suggestions(&error.message).to_owned();
         }
+    }
+    // One line per failed request, however many fields failed (the request's span carries
+    // its id): a query fanning out over a broken dependency must not flood the log.
+    if let Some((cause, path)) = first_failure {
+        let path = path
+            .iter()
+            .map(|segment| match segment {
+                async_graphql::PathSegment::Field(name) => name.clone(),
+                async_graphql::PathSegment::Index(i) => i.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        tracing::error!(failures, %path, error = %cause, "request failed");
     }
     let request_error = response.data == Value::Null
         && !response.errors.is_empty()
@@ -231,4 +261,21 @@ pub fn server_error(err: AppError) -> ServerError {
     let mut error = ServerError::new(err.to_string(), None);
     error.source = Some(std::sync::Arc::new(err));
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_reaches_the_log_as_one_line_of_causes_and_the_client_sees_nothing() {
+        let cause = anyhow::anyhow!("disk I/O error").context("reading the orders page");
+        let mut error = server_error(AppError::Internal(cause));
+        let logged = classify(&mut error).expect("an internal error is logged");
+        assert_eq!(logged, "reading the orders page: disk I/O error");
+        assert!(!logged.contains('\n'));
+        assert_eq!(error.message, "internal error");
+        let code = error.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+        assert_eq!(code, Some(Value::from("INTERNAL")));
+    }
 }

@@ -131,6 +131,21 @@ fn init_logging(config: &Config) {
     } else {
         builder.init();
     }
+    // A panic is one log line (in the request's span, so with its id), never a backtrace:
+    // the request that hit it is answered `INTERNAL` by the router.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(%location, "panic: {message}");
+    }));
 }
 
 /// Resolves on SIGTERM or Ctrl-C: in-flight requests finish, new connections are refused.

@@ -109,7 +109,7 @@ pub async fn orders_csv(
         loop {
             let rows = match orders_page(&db, merchant_id, &range, after).await {
                 Ok(rows) => rows,
-                Err(err) => { tracing::error!(error = ?err, "order export failed"); return; }
+                Err(err) => { tracing::error!(error = %err, "order export failed"); return; }
             };
             let Some(last) = rows.last() else { return };
             after = last.id;
@@ -168,7 +168,7 @@ pub async fn ledger_csv(
         loop {
             let rows = match ledger_page(&db, merchant_id, &range, after).await {
                 Ok(rows) => rows,
-                Err(err) => { tracing::error!(error = ?err, "ledger export failed"); return; }
+                Err(err) => { tracing::error!(error = %err, "ledger export failed"); return; }
             };
             let Some(last) = rows.last() else { return };
             after = last.0.id;

@@ -18,7 +18,7 @@ use axum::{
 use serde_json::{json, Map, Value};
 
 use crate::{
-    error,
+    error::{self, AppError},
     graphql::{context::ClientAddress, policy::selected_operation},
     services::accounts,
     Fenhong,
@@ -306,10 +306,11 @@ async fn execute(
             timeout_secs = config.request_timeout.as_secs(),
             "request stopped: it ran past the request timeout"
         );
-        return refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "the request took too long and was stopped; a smaller query may succeed",
+        return execution_failure(
+            media,
+            AppError::Unavailable(
+                "the request took too long and was stopped; try again, or ask for less".into(),
+            ),
         );
     };
     let (body, request_error) = error::response_body(response, config.is_production());
@@ -319,13 +320,12 @@ async fn execute(
             bytes = body.len(),
             "response refused: larger than the limit"
         );
-        return refusal(
-            StatusCode::OK,
-            "INVALID_INPUT",
-            &format!(
+        return execution_failure(
+            media,
+            AppError::invalid(format!(
                 "the response would be larger than {} bytes; ask for fewer fields or smaller pages",
                 config.max_response_bytes
-            ),
+            )),
         );
     }
     let status = if request_error && media == Media::GraphqlResponse {
@@ -334,6 +334,26 @@ async fn execute(
         StatusCode::OK
     };
     (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}
+
+/// A request that was executing but could not be answered (it ran too long, or its answer
+/// is too large): `data` is `null` and one error says why, as when the root field failed.
+fn execution_failure(media: Media, err: AppError) -> Response {
+    let mut extensions = Map::new();
+    extensions.insert("code".into(), Value::from(err.code()));
+    if err.retryable() {
+        extensions.insert("retryable".into(), Value::Bool(true));
+    }
+    let body = json!({
+        "data": null,
+        "errors": [{ "message": err.to_string(), "extensions": extensions }],
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, media.content_type())],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn graphiql() -> Html<String> {

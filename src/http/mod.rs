@@ -16,6 +16,7 @@ use axum::{
 };
 use sea_orm::ConnectionTrait;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
@@ -115,6 +116,16 @@ fn client_address(
             .and_then(|v| v.trim().parse().ok()),
         None => peer.map(|p| p.ip()),
     }
+}
+
+/// The answer to a request whose handler panicked (the panic hook logged it): `INTERNAL`,
+/// as JSON, and the server goes on.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    graphql::refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "internal error",
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -190,3 +190,49 @@ async fn malformed_requests_get_invalid_input() {
         .await;
     assert_eq!(data, json!({ "membership": null, "merchant": null }));
 }
+
+#[tokio::test]
+async fn a_request_stuck_past_the_timeout_is_stopped_and_writes_nothing() {
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    let t = TestApp::with_config(|c| c.request_timeout = std::time::Duration::from_secs(1)).await;
+    let shop = t.shop(1).await;
+    let user_id = shop.shoppers[0].1.clone();
+    // Another client holds the write lock (SQLite) or the orders table (PostgreSQL).
+    let blocker = sea_orm::Database::connect(&t.app.state.config.database_url)
+        .await
+        .unwrap();
+    let held = blocker.begin().await.unwrap();
+    let lock = match blocker.get_database_backend() {
+        DbBackend::Postgres => "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE",
+        _ => "UPDATE platform_settings SET value = value",
+    };
+    held.execute_unprepared(lock).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let response = t.order(&shop, &user_id, "10.00", json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(error_code(&response), "UNAVAILABLE", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["retryable"], true);
+    assert!(response["data"].is_null());
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    held.rollback().await.unwrap();
+    assert_eq!(t.count("orders").await, 0);
+    // The same order, sent again, goes through.
+    let again = t.order(&shop, &user_id, "10.00", json!({})).await;
+    assert!(again.get("errors").is_none(), "{again}");
+}
+
+#[tokio::test]
+async fn a_response_over_the_size_bound_is_refused() {
+    let t = TestApp::with_config(|c| c.max_response_bytes = 4096).await;
+    let (shopper, _) = t.shopper("small").await;
+    t.ok(Some(&shopper), "{ me { id } }", json!({})).await;
+    let response = t.gql(Some(&shopper), INTROSPECTION, json!({})).await;
+    assert_eq!(error_code(&response), "INVALID_INPUT", "{response}");
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("larger than 4096 bytes"));
+    assert!(response["data"].is_null());
+}
