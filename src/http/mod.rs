@@ -153,24 +153,41 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database and the live backend answer.
+/// How long readiness waits for the live backend: a load balancer polls `/readyz` with a
+/// short timeout of its own, and must hear "not ready" from it, not nothing.
+const LIVE_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Ready when the database and the live backend answer; otherwise 503, saying what is down.
 async fn readyz(State(app): State<Fenhong>) -> Response {
     let db = &app.state.db;
-    let check =
-        tokio::time::timeout(Duration::from_secs(3), db.execute_unprepared("SELECT 1")).await;
-    let database_ok = matches!(check, Ok(Ok(_)));
     let live = &app.state.live.backend;
-    let live_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(3), live.health()).await,
-        Ok(Ok(()))
+    let (database, live_check) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(3), db.execute_unprepared("SELECT 1")),
+        tokio::time::timeout(LIVE_CHECK_TIMEOUT, live.health()),
     );
+    let database_ok = matches!(database, Ok(Ok(_)));
+    // Only the backend's own summary ("Redis does not answer"), never its inner errors.
+    let live_error = match live_check {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(_) => Some(format!("no answer within {LIVE_CHECK_TIMEOUT:?}")),
+    };
+    let mut down = Vec::new();
+    if !database_ok {
+        down.push("database");
+    }
+    if live_error.is_some() {
+        down.push("live");
+    }
     let body = serde_json::json!({
         "database": if database_ok { "ok" } else { "unreachable" },
         "backend": format!("{:?}", db.get_database_backend()).to_lowercase(),
-        "live": if live_ok { "ok" } else { "unreachable" },
+        "live": if live_error.is_none() { "ok" } else { "unreachable" },
         "liveBackend": live.name(),
+        "liveError": live_error,
+        "down": down,
     });
-    let status = if database_ok && live_ok {
+    let status = if down.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -75,6 +75,8 @@ pub trait LiveBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Makes the event known to every instance (and updates shared queue state).
     async fn publish(&self, event: &LiveEvent) -> anyhow::Result<()>;
+    /// Whether this instance can publish events and hear other instances' now. Answers
+    /// promptly (within about a second) when the backend is down: readiness depends on it.
     async fn health(&self) -> anyhow::Result<()>;
     /// The 0-based rank of a live entry in its merchant's queue, if the backend keeps one.
     async fn rank(&self, merchant_id: i64, entry_id: i64) -> Option<i64>;

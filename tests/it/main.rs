@@ -15,6 +15,7 @@ mod joining;
 mod ledger_props;
 mod limits;
 mod live;
+mod live_recovery;
 mod live_redis;
 mod node_suites;
 mod orders;
