@@ -78,6 +78,29 @@ impl AppError {
         }
     }
 
+    /// The same error again, for each caller of a batch that failed once (an internal
+    /// error keeps its causes as text).
+    pub fn duplicate(&self) -> AppError {
+        match self {
+            Self::Unauthenticated(m) => Self::Unauthenticated(m.clone()),
+            Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::NotFound(what) => Self::NotFound(what),
+            Self::InvalidInput(m) => Self::InvalidInput(m.clone()),
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::InsufficientFunds(m) => Self::InsufficientFunds(m.clone()),
+            Self::RateLimited(m) => Self::RateLimited(m.clone()),
+            Self::TooManyAttempts {
+                message,
+                retry_after_seconds,
+            } => Self::TooManyAttempts {
+                message: message.clone(),
+                retry_after_seconds: *retry_after_seconds,
+            },
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Internal(cause) => Self::Internal(anyhow::anyhow!("{cause:#}")),
+        }
+    }
+
     /// Whether the same request may simply be sent again (`extensions.retryable`).
     pub fn retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
@@ -275,7 +298,11 @@ mod tests {
         assert_eq!(logged, "reading the orders page: disk I/O error");
         assert!(!logged.contains('\n'));
         assert_eq!(error.message, "internal error");
-        let code = error.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
         assert_eq!(code, Some(Value::from("INTERNAL")));
     }
 }

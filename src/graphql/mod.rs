@@ -5,6 +5,7 @@ pub mod context;
 pub mod cost;
 pub mod dashboard;
 pub mod live;
+pub mod loaders;
 pub mod membership;
 pub mod merchant;
 pub mod orders;
@@ -65,7 +66,10 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
     if config.is_production() {
         builder = builder.extension(policy::IntrospectionOff);
     }
-    builder.data(state).finish()
+    builder
+        .data(loaders::new(state.db.clone()))
+        .data(state)
+        .finish()
 }
 
 /// The SDL clients are written against (`fenhong print-schema`, committed as schema.graphql).

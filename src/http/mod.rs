@@ -40,6 +40,7 @@ pub fn router(app: Fenhong) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(move |request, next| {
             json_failures(request, next, max_body_bytes)
         }))

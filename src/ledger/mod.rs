@@ -10,7 +10,7 @@ mod audit;
 
 pub use audit::{audit, AuditReport};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use entity::{ledger_account, ledger_posting, ledger_transaction};
@@ -43,7 +43,7 @@ impl Owner {
 }
 
 /// What an account holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccountKind {
     /// A shopper's spendable cash.
     Cash,
@@ -84,6 +84,24 @@ impl AccountKind {
             Self::VaPool => "VA_POOL",
             Self::VaIssuance => "VA_ISSUANCE",
         }
+    }
+
+    pub const ALL: [AccountKind; 11] = [
+        Self::Cash,
+        Self::CashOnHold,
+        Self::Points,
+        Self::VaPoints,
+        Self::RewardFunding,
+        Self::PointsIssuance,
+        Self::WithdrawalPayout,
+        Self::FeeIncome,
+        Self::QueuePool,
+        Self::VaPool,
+        Self::VaIssuance,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
 
     pub fn unit(self) -> Unit {
@@ -190,6 +208,35 @@ pub async fn account_id(
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("ledger account vanished")))?;
     Ok(found.id)
+}
+
+/// Shoppers' balances in minor units, keyed as asked `(merchant, user, kind)`, in one
+/// statement; an account never used is absent (zero).
+pub async fn shopper_balances(
+    db: &impl ConnectionTrait,
+    wanted: &[(i64, i64, AccountKind)],
+) -> AppResult<HashMap<(i64, i64, AccountKind), i64>> {
+    let mut condition = Condition::any();
+    for (merchant_id, user_id, kind) in wanted {
+        condition = condition.add(
+            Condition::all()
+                .add(ledger_account::Column::MerchantId.eq(*merchant_id))
+                .add(ledger_account::Column::OwnerKind.eq("USER"))
+                .add(ledger_account::Column::OwnerId.eq(*user_id))
+                .add(ledger_account::Column::Kind.eq(kind.as_str())),
+        );
+    }
+    let rows = ledger_account::Entity::find()
+        .filter(condition)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|a| {
+            let kind = AccountKind::parse(&a.kind)?;
+            Some(((a.merchant_id, a.owner_id, kind), a.balance))
+        })
+        .collect())
 }
 
 /// The balance of an account (zero if it was never used).

@@ -1,10 +1,13 @@
 //! Versioned reward programs: each change is a new version; completions record theirs.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::program_version;
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::merchants::unique_violation_as;
@@ -14,7 +17,7 @@ use crate::{
 };
 
 /// The programs in force, with their version (0 and the defaults before any configuration).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Versioned {
     pub version: i32,
     pub set: ProgramSet,
@@ -47,6 +50,56 @@ pub async fn current(db: &impl ConnectionTrait, merchant_id: i64) -> AppResult<V
             set: decode(&row)?,
         }),
     }
+}
+
+/// The programs in force at each of `merchant_ids` (version 0 and the defaults for a
+/// merchant that never configured them), in two statements however many merchants.
+pub async fn current_of(
+    db: &impl ConnectionTrait,
+    merchant_ids: &[i64],
+) -> AppResult<HashMap<i64, Versioned>> {
+    let latest: Vec<(i64, i32)> = program_version::Entity::find()
+        .select_only()
+        .column(program_version::Column::MerchantId)
+        .column_as(program_version::Column::Version.max(), "version")
+        .filter(program_version::Column::MerchantId.is_in(merchant_ids.iter().copied()))
+        .group_by(program_version::Column::MerchantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut current: HashMap<i64, Versioned> = merchant_ids
+        .iter()
+        .map(|id| {
+            let none = Versioned {
+                version: 0,
+                set: ProgramSet::default(),
+            };
+            (*id, none)
+        })
+        .collect();
+    if latest.is_empty() {
+        return Ok(current);
+    }
+    let mut wanted = Condition::any();
+    for (merchant_id, version) in &latest {
+        wanted = wanted.add(
+            Condition::all()
+                .add(program_version::Column::MerchantId.eq(*merchant_id))
+                .add(program_version::Column::Version.eq(*version)),
+        );
+    }
+    for row in program_version::Entity::find()
+        .filter(wanted)
+        .all(db)
+        .await?
+    {
+        let versioned = Versioned {
+            version: row.version,
+            set: decode(&row)?,
+        };
+        current.insert(row.merchant_id, versioned);
+    }
+    Ok(current)
 }
 
 /// A version as it was (`None` if the merchant never had it).

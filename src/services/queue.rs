@@ -272,19 +272,45 @@ pub async fn standing(
     if entry.status == COMPLETED {
         return Ok(Standing::Completed);
     }
-    let head = active_entries(db, entry.merchant_id, slots).await?;
-    if let Some(index) = head.iter().position(|e| e.id == entry.id) {
-        return Ok(Standing::Active {
-            position: index as i64 + 1,
-        });
+    Ok(head(db, entry.merchant_id, slots).await?.standing_of(entry))
+}
+
+/// What every entry's standing is measured against: the ids of the active entries, in
+/// order, and how many entries have completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueHead {
+    pub active: Vec<i64>,
+    pub completed: i64,
+}
+
+impl QueueHead {
+    pub fn standing_of(&self, entry: &queue_entry::Model) -> Standing {
+        if entry.status == COMPLETED {
+            return Standing::Completed;
+        }
+        match self.active.iter().position(|id| *id == entry.id) {
+            Some(index) => Standing::Active {
+                position: index as i64 + 1,
+            },
+            None => Standing::Waiting {
+                position: entry.ordinal - self.completed,
+            },
+        }
     }
-    let completed = queue_state::Entity::find_by_id(entry.merchant_id)
+}
+
+/// The head of a merchant's queue with `slots` active places.
+pub async fn head(db: &impl ConnectionTrait, merchant_id: i64, slots: i32) -> AppResult<QueueHead> {
+    let active = active_entries(db, merchant_id, slots)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let completed = queue_state::Entity::find_by_id(merchant_id)
         .one(db)
         .await?
         .map_or(0, |s| s.completed_count);
-    Ok(Standing::Waiting {
-        position: entry.ordinal - completed,
-    })
+    Ok(QueueHead { active, completed })
 }
 
 /// The queue's recent pace: seconds per completed entry over its last 20 completions, or
@@ -333,6 +359,9 @@ pub async fn entry_of_order(
         .await?)
 }
 
+/// The most queue entries a member's list shows.
+pub const MEMBER_ENTRIES: usize = 200;
+
 pub async fn entries_of_member(
     db: &impl ConnectionTrait,
     merchant_id: i64,
@@ -342,7 +371,7 @@ pub async fn entries_of_member(
         .filter(queue_entry::Column::UserId.eq(user_id))
         .filter(queue_entry::Column::MerchantId.eq(merchant_id))
         .order_by_desc(queue_entry::Column::Ordinal)
-        .limit(200)
+        .limit(MEMBER_ENTRIES as u64)
         .all(db)
         .await?)
 }

@@ -1,5 +1,7 @@
 //! What a shopper holds at a merchant, and the history behind it.
 
+use std::collections::HashMap;
+
 use entity::{ledger_account, ledger_posting, ledger_transaction};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -108,29 +110,43 @@ pub const REWARD_KINDS: [&str; 7] = [
     "VALUE_ADDED_POOL",
 ];
 
-pub async fn rewards_of_order(db: &impl ConnectionTrait, order_id: i64) -> AppResult<Vec<Reward>> {
+/// Every reward each order's completion made, by order, in the order they were posted.
+pub async fn rewards_of_orders(
+    db: &impl ConnectionTrait,
+    order_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<Reward>>> {
     let postings = ledger_posting::Entity::find()
-        .filter(ledger_posting::Column::OrderId.eq(order_id))
+        .filter(ledger_posting::Column::OrderId.is_in(order_ids.iter().copied()))
         .filter(ledger_posting::Column::Kind.is_in(REWARD_KINDS))
         .filter(ledger_posting::Column::Amount.gt(0))
         .order_by_asc(ledger_posting::Column::Id)
         .all(db)
         .await?;
-    let accounts = ledger_account::Entity::find()
-        .filter(ledger_account::Column::Id.is_in(postings.iter().map(|p| p.account_id)))
+    let mut account_ids: Vec<i64> = postings.iter().map(|p| p.account_id).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let accounts: HashMap<i64, ledger_account::Model> = ledger_account::Entity::find()
+        .filter(ledger_account::Column::Id.is_in(account_ids))
         .all(db)
-        .await?;
-    Ok(postings
+        .await?
         .into_iter()
-        .filter_map(|p| {
-            let account = accounts.iter().find(|a| a.id == p.account_id)?;
-            let unit = Unit::parse(&p.unit)?;
-            Some(Reward {
-                kind: p.kind.clone(),
-                beneficiary: (account.owner_kind == "USER").then_some(account.owner_id),
-                amount: unit.from_minor(p.amount),
-                unit,
-            })
-        })
-        .collect())
+        .map(|a| (a.id, a))
+        .collect();
+    let mut by_order: HashMap<i64, Vec<Reward>> = HashMap::new();
+    for p in postings {
+        let (Some(order_id), Some(account), Some(unit)) = (
+            p.order_id,
+            accounts.get(&p.account_id),
+            Unit::parse(&p.unit),
+        ) else {
+            continue;
+        };
+        by_order.entry(order_id).or_default().push(Reward {
+            kind: p.kind.clone(),
+            beneficiary: (account.owner_kind == "USER").then_some(account.owner_id),
+            amount: unit.from_minor(p.amount),
+            unit,
+        });
+    }
+    Ok(by_order)
 }

@@ -95,6 +95,29 @@ impl TestApp {
     }
 
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::with_database_hook(adjust, |_| {}).await
+    }
+
+    /// A gateway whose database connection counts the statements it runs, apart from the
+    /// live relay's reads of its outbox (which run on their own schedule).
+    pub async fn counting_statements(adjust: impl FnOnce(&mut Config)) -> (Self, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        let counter = count.clone();
+        let t = Self::with_database_hook(adjust, move |db| {
+            db.set_metric_callback(move |info| {
+                if !info.statement.sql.contains("live_outbox") {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .await;
+        (t, count)
+    }
+
+    pub async fn with_database_hook(
+        adjust: impl FnOnce(&mut Config),
+        hook: impl FnOnce(&mut sea_orm::DatabaseConnection),
+    ) -> Self {
         let (url, sqlite_file) = fresh_database_url().await;
         let mut config = Config::development(url);
         config.admin_password = Some(ADMIN_PASSWORD.into());
@@ -105,7 +128,12 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
         ));
-        let app = Fenhong::start(config, Some(clock.clone()))
+        let mut db = fenhong::db::connect(&config.database_url)
+            .await
+            .expect("connect the database");
+        hook(&mut db);
+        fenhong::db::migrate(&db).await.expect("migrate");
+        let app = Fenhong::with_database(config, db, Some(clock.clone()))
             .await
             .expect("start the gateway");
         let router = app.router();

@@ -9,6 +9,7 @@ mod ws_protocol;
 mod accounts;
 mod audit;
 mod auth;
+mod batching;
 mod concurrency;
 mod dashboard;
 mod joining;

@@ -2,10 +2,10 @@ use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::{api_key, staff, user};
 
+use crate::graphql::loaders;
 use crate::{
     auth::{Principal, StaffRole},
     graphql::{context::ContextExt, membership::types::Membership, merchant::types::Merchant},
-    services::{members, merchants},
 };
 
 /// A shopper.
@@ -24,7 +24,9 @@ impl User {
     /// The shopper's memberships. The shopper sees all of them; a merchant's staff only the
     /// one at their merchant; anybody else none.
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
-        let all = members::memberships_of_user(&ctx.app().db, self.0.id).await?;
+        let all = loaders::one(ctx, loaders::MembershipsOfUser(self.0.id))
+            .await?
+            .unwrap_or_default();
         let visible = match ctx.principal() {
             Principal::Shopper { user_id } if user_id == self.0.id => all,
             Principal::Admin { .. } => all,
@@ -65,8 +67,8 @@ impl Staff {
     }
 
     async fn merchant(&self, ctx: &Context<'_>) -> Result<Option<Merchant>> {
-        let found = merchants::find_merchant(&ctx.app().db, self.0.merchant_id).await?;
-        Ok(Some(Merchant(found)))
+        let found = loaders::one(ctx, loaders::MerchantId(self.0.merchant_id)).await?;
+        Ok(found.map(Merchant))
     }
 }
 

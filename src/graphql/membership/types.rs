@@ -1,8 +1,8 @@
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
-use entity::{membership, user};
-use sea_orm::EntityTrait;
+use entity::membership;
 
+use crate::graphql::loaders;
 use crate::{
     error::AppError,
     graphql::{
@@ -10,7 +10,7 @@ use crate::{
         context::ContextExt,
         merchant::types::{Merchant, QrCode, Store},
     },
-    services::{members, merchants},
+    services::members,
 };
 
 /// A shopper's membership of one merchant.
@@ -28,11 +28,10 @@ impl From<membership::Model> for Membership {
     }
 }
 
+/// A shopper, loaded in a batch with the others a page asks for.
 pub async fn load_user(ctx: &Context<'_>, id: i64) -> Result<User> {
-    let found = user::Entity::find_by_id(id)
-        .one(&ctx.app().db)
-        .await
-        .map_err(AppError::from)?
+    let found = loaders::one(ctx, loaders::UserId(id))
+        .await?
         .ok_or(AppError::NotFound("user"))?;
     Ok(User(found))
 }
@@ -44,9 +43,10 @@ impl Membership {
     }
 
     async fn merchant(&self, ctx: &Context<'_>) -> Result<Merchant> {
-        Ok(Merchant(
-            merchants::find_merchant(&ctx.app().db, self.model.merchant_id).await?,
-        ))
+        let found = loaders::one(ctx, loaders::MerchantId(self.model.merchant_id))
+            .await?
+            .ok_or(AppError::NotFound("merchant"))?;
+        Ok(Merchant(found))
     }
 
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
@@ -56,7 +56,12 @@ impl Membership {
     /// The store the shopper joined at (bound at the first join).
     async fn store(&self, ctx: &Context<'_>) -> Result<Option<Store>> {
         match self.model.store_id {
-            Some(id) => Ok(Some(Store(merchants::find_store(&ctx.app().db, id).await?))),
+            Some(id) => {
+                let found = loaders::one(ctx, loaders::StoreId(id))
+                    .await?
+                    .ok_or(AppError::NotFound("store"))?;
+                Ok(Some(Store(found)))
+            }
             None => Ok(None),
         }
     }
@@ -105,12 +110,11 @@ impl Membership {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::queue::types::QueueEntry>> {
-        let entries = crate::services::queue::entries_of_member(
-            &ctx.app().db,
-            self.model.merchant_id,
-            self.model.user_id,
-        )
-        .await?;
+        let key = loaders::EntriesOfMember {
+            merchant_id: self.model.merchant_id,
+            user_id: self.model.user_id,
+        };
+        let entries = loaders::one(ctx, key).await?.unwrap_or_default();
         Ok(entries
             .into_iter()
             .map(crate::graphql::queue::types::QueueEntry::from)

@@ -3,13 +3,10 @@ use chrono::{DateTime, Utc};
 use entity::order;
 use rust_decimal::Decimal;
 
+use crate::{error::AppError, graphql::loaders};
 use crate::{
-    graphql::{
-        account::types::User, context::ContextExt, membership::types::load_user,
-        merchant::types::Store,
-    },
+    graphql::{account::types::User, membership::types::load_user, merchant::types::Store},
     rules::money,
-    services::{merchants, wallet},
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,9 +140,10 @@ impl Order {
     }
 
     async fn store(&self, ctx: &Context<'_>) -> Result<Store> {
-        Ok(Store(
-            merchants::find_store(&ctx.app().db, self.0.store_id).await?,
-        ))
+        let found = loaders::one(ctx, loaders::StoreId(self.0.store_id))
+            .await?
+            .ok_or(AppError::NotFound("store"))?;
+        Ok(Store(found))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -178,13 +176,15 @@ impl Order {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<crate::graphql::queue::types::QueueEntry>> {
-        let entry = crate::services::queue::entry_of_order(&ctx.app().db, self.0.id).await?;
+        let entry = loaders::one(ctx, loaders::EntryOfOrder(self.0.id)).await?;
         Ok(entry.map(crate::graphql::queue::types::QueueEntry::from))
     }
 
     /// Every reward the order's completion made.
     async fn rewards(&self, ctx: &Context<'_>) -> Result<Vec<Reward>> {
-        let rewards = wallet::rewards_of_order(&ctx.app().db, self.0.id).await?;
+        let rewards = loaders::one(ctx, loaders::RewardsOfOrder(self.0.id))
+            .await?
+            .unwrap_or_default();
         Ok(rewards
             .into_iter()
             .filter_map(|r| {

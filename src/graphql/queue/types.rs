@@ -3,10 +3,11 @@ use chrono::{DateTime, Utc};
 use entity::queue_entry;
 use rust_decimal::Decimal;
 
+use crate::{error::AppError, graphql::loaders};
 use crate::{
     graphql::{context::ContextExt, orders::types::Order, orders::types::RewardKind},
     rules::{money::Unit, programs::QueueRules},
-    services::{orders, programs, queue},
+    services::queue,
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,7 +47,9 @@ impl From<queue_entry::Model> for QueueEntry {
 
 /// The active-slot count the queue runs with (the last configured, even while paused).
 pub async fn slots(ctx: &Context<'_>, merchant_id: i64) -> Result<i32> {
-    let current = programs::current(&ctx.app().db, merchant_id).await?;
+    let current = loaders::one(ctx, loaders::ProgramsOf(merchant_id))
+        .await?
+        .unwrap_or_default();
     Ok(current.set.queue.map_or(3, |q: QueueRules| q.active_slots))
 }
 
@@ -58,10 +61,17 @@ impl QueueEntry {
         let standing = self
             .2
             .get_or_try_init(|| async {
-                let slots = slots(ctx, self.0.merchant_id).await?;
-                queue::standing(&ctx.app().db, &self.0, slots)
-                    .await
-                    .map_err(async_graphql::Error::from)
+                if self.0.status == queue::COMPLETED {
+                    return Ok::<_, async_graphql::Error>(queue::Standing::Completed);
+                }
+                let key = loaders::QueueHeadOf {
+                    merchant_id: self.0.merchant_id,
+                    slots: slots(ctx, self.0.merchant_id).await?,
+                };
+                let head = loaders::one(ctx, key)
+                    .await?
+                    .ok_or(AppError::NotFound("queue"))?;
+                Ok(head.standing_of(&self.0))
             })
             .await?;
         Ok(*standing)
@@ -75,9 +85,11 @@ impl QueueEntry {
     }
 
     async fn order(&self, ctx: &Context<'_>) -> Result<Order> {
-        Ok(Order(
-            orders::find_order(&ctx.app().db, self.0.merchant_id, self.0.order_id).await?,
-        ))
+        let found = loaders::one(ctx, loaders::OrderId(self.0.order_id))
+            .await?
+            .filter(|o| o.merchant_id == self.0.merchant_id)
+            .ok_or(AppError::NotFound("order"))?;
+        Ok(Order(found))
     }
 
     async fn status(&self, ctx: &Context<'_>) -> Result<QueueStatus> {
@@ -119,7 +131,11 @@ impl QueueEntry {
         let pace = match self.1 {
             Some(known) => known.seconds_per_completion,
             None => {
-                queue::seconds_per_completion(&ctx.app().db, self.0.merchant_id, ctx.now()).await?
+                let key = loaders::PaceOf {
+                    merchant_id: self.0.merchant_id,
+                    at: ctx.now(),
+                };
+                loaders::one(ctx, key).await?.flatten()
             }
         };
         Ok(pace.map(|seconds| (seconds * position as f64).ceil().min(i32::MAX as f64) as i32))

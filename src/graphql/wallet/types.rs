@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use entity::withdrawal;
 use rust_decimal::Decimal;
 
+use crate::graphql::loaders;
 use crate::{
     graphql::{
         account::types::User, context::ContextExt, membership::query::page_args,
         membership::types::load_user, orders::types::Unit,
     },
-    ledger::{self, AccountKind, Owner},
+    ledger::AccountKind,
     rules::money,
     services::{value_added, wallet},
 };
@@ -43,8 +44,12 @@ pub struct Wallet {
 impl Wallet {
     /// One of the shopper's balances here (each field reads only its own account).
     async fn balance(&self, ctx: &Context<'_>, kind: AccountKind) -> Result<Decimal> {
-        let owner = Owner::Shopper(self.user_id);
-        Ok(ledger::balance(&ctx.app().db, self.merchant_id, owner, kind).await?)
+        let key = loaders::BalanceOf {
+            merchant_id: self.merchant_id,
+            user_id: self.user_id,
+            kind,
+        };
+        Ok(loaders::one(ctx, key).await?.unwrap_or_default())
     }
 }
 
@@ -71,7 +76,7 @@ impl Wallet {
 
     /// Value-added points held.
     async fn value_added_points(&self, ctx: &Context<'_>) -> Result<Decimal> {
-        let mut held = value_added::holding(&ctx.app().db, self.merchant_id, self.user_id).await?;
+        let mut held = self.balance(ctx, AccountKind::VaPoints).await?;
         held.rescale(4);
         Ok(held)
     }
