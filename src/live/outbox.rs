@@ -93,7 +93,7 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
                 })
             })
             .await
-            .map_err(|e| anyhow::anyhow!("{:?}", AppError::from(e)))?;
+            .map_err(|e| anyhow::anyhow!("{}", AppError::from(e).detail()))?;
         published += batch;
         if batch < 200 {
             return Ok(published);
@@ -101,13 +101,40 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
     }
 }
 
-/// The relay: drains after every wake-up and every half second.
+/// How often a relay that keeps failing says so again.
+const FAILING_REMINDER: Duration = Duration::from_secs(10);
+
+/// The relay: drains after every wake-up and every half second. While publishing fails (the
+/// live backend or the database is away) events wait in the outbox; the relay warns when it
+/// starts failing, reminds at most every ten seconds, and says when it publishes again.
 pub fn spawn_relay(db: DatabaseConnection, hub: LiveHub) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut last_warning = std::time::Instant::now();
         loop {
-            if let Err(err) = drain(&db, &hub).await {
-                tracing::warn!(error = %err, "live relay could not publish; will retry");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+            match drain(&db, &hub).await {
+                Ok(_) => {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(
+                            after_secs = since.elapsed().as_secs(),
+                            "live relay publishes again"
+                        );
+                    }
+                }
+                Err(err) => {
+                    let now = std::time::Instant::now();
+                    let first = failing_since.is_none();
+                    if first || now - last_warning >= FAILING_REMINDER {
+                        let since = *failing_since.get_or_insert(now);
+                        tracing::warn!(
+                            error = %err,
+                            failing_secs = (now - since).as_secs(),
+                            "live relay could not publish; events wait in the outbox"
+                        );
+                        last_warning = now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
             }
             tokio::select! {
                 _ = hub.wake.notified() => {}
