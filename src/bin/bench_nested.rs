@@ -82,7 +82,10 @@ async fn run(url: &str, pages: usize) -> anyhow::Result<()> {
         json!({ "m": merchant }),
     )
     .await?;
-    let store_id = store["createStore"]["id"].as_str().unwrap_or_default().to_owned();
+    let store_id = store["createStore"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let scene = store["createStore"]["qrCode"]["scene"]
         .as_str()
         .unwrap_or_default()
@@ -138,7 +141,10 @@ async fn run(url: &str, pages: usize) -> anyhow::Result<()> {
         .await?;
     }
 
-    let floor = time(pages, || gql(&router, Some(&owner), "{ __typename }", json!({}))).await?;
+    let floor = time(pages, || {
+        gql(&router, Some(&owner), "{ __typename }", json!({}))
+    })
+    .await?;
     statements.store(0, Ordering::Relaxed);
     let page = time(pages, || {
         gql(&router, Some(&owner), PAGE, json!({ "m": merchant }))
@@ -221,7 +227,12 @@ async fn gql(
     query: &str,
     variables: Value,
 ) -> anyhow::Result<Value> {
-    let response = post(router, token, json!({ "query": query, "variables": variables })).await?;
+    let response = post(
+        router,
+        token,
+        json!({ "query": query, "variables": variables }),
+    )
+    .await?;
     if let Some(errors) = response.get("errors") {
         anyhow::bail!("{query}: {errors}");
     }
