@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::{
     auth::{wechat::WechatLogin, LoginLimiter, TokenKeys},
@@ -14,7 +14,9 @@ use crate::{
     http,
     live::{self, LiveHub},
     rules::scene::SceneSigner,
+    secrets::SecretBox,
     services,
+    wechatpay_api::PayClient,
 };
 
 /// What every request may use. Cheap to clone.
@@ -30,6 +32,10 @@ pub struct Inner {
     pub wechat: WechatLogin,
     pub live: LiveHub,
     pub logins: LoginLimiter,
+    /// Seals merchants' WeChat Pay secrets; `None` in production without
+    /// `FENHONG_SECRETS_KEY` (then no merchant may have WeChat Pay).
+    pub secrets: Option<SecretBox>,
+    pub pay: PayClient,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,6 +75,24 @@ impl Fenhong {
         if let Some(password) = &config.admin_password {
             services::platform::bootstrap_admin(&db, password, clock.now()).await?;
         }
+        let secrets = match &config.secrets_key {
+            Some(key) => Some(SecretBox::from_base64(key)?),
+            None if !config.is_production() => Some(SecretBox::from_base64(
+                &services::platform::development_secrets_key(&db).await?,
+            )?),
+            None => {
+                let connected = entity::wechat_pay_account::Entity::find()
+                    .count(&db)
+                    .await?;
+                if connected > 0 {
+                    anyhow::bail!(
+                        "FENHONG_SECRETS_KEY is required: {connected} merchants have WeChat Pay"
+                    );
+                }
+                None
+            }
+        };
+        let pay = PayClient::new(&config.wechatpay_api_base)?;
         let wechat = WechatLogin::new(config.wechat.clone())?;
         if wechat.is_development() {
             tracing::warn!(
@@ -98,6 +122,8 @@ impl Fenhong {
             live: hub,
             tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl),
             logins: LoginLimiter::new(config.login_attempts_per_minute),
+            secrets,
+            pay,
             scenes: SceneSigner::new(secret.as_bytes()),
             wechat,
             db,
@@ -117,6 +143,14 @@ impl Fenhong {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                match services::payments::sweep(&state, state.clock.now()).await {
+                    Ok(report) if report != Default::default() => {
+                        state.live.wake();
+                        tracing::info!(?report, "WeChat Pay lookups")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = %err.detail(), "WeChat Pay lookups failed"),
+                }
                 match services::sweeps::run_once(&state.db, state.clock.now()).await {
                     Ok(report) if report != Default::default() => {
                         state.live.wake();

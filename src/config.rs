@@ -7,6 +7,9 @@ use anyhow::{bail, Context};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fenhong.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
+pub const DEFAULT_WECHATPAY_API_BASE: &str = "https://api.mch.weixin.qq.com";
+/// The mini-program AppID payments name in development mode, when `WECHAT_APPID` is unset.
+pub const DEVELOPMENT_APPID: &str = "wxdevelopment000000";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -57,6 +60,10 @@ pub struct Config {
     /// The header a trusted reverse proxy puts the client's address in (its last entry is
     /// used, e.g. `X-Forwarded-For`); unset: the TCP peer's address.
     pub client_ip_header: Option<String>,
+    /// Base64 of the 32-byte key that seals merchants' WeChat Pay secrets at rest; a
+    /// development database generates and keeps its own.
+    pub secrets_key: Option<String>,
+    pub wechatpay_api_base: String,
 }
 
 impl Config {
@@ -108,6 +115,9 @@ impl Config {
             max_response_bytes: parse_or(var("FENHONG_MAX_RESPONSE_BYTES"), 4 * 1024 * 1024)?,
             login_attempts_per_minute: parse_or(var("FENHONG_LOGIN_ATTEMPTS_PER_MINUTE"), 10)?,
             client_ip_header: var("FENHONG_CLIENT_IP_HEADER"),
+            secrets_key: var("FENHONG_SECRETS_KEY"),
+            wechatpay_api_base: var("WECHATPAY_API_BASE")
+                .unwrap_or_else(|| DEFAULT_WECHATPAY_API_BASE.into()),
         };
         config.validate()?;
         Ok(config)
@@ -137,7 +147,16 @@ impl Config {
             max_response_bytes: 4 * 1024 * 1024,
             login_attempts_per_minute: 10,
             client_ip_header: None,
+            secrets_key: None,
+            wechatpay_api_base: DEFAULT_WECHATPAY_API_BASE.into(),
         }
+    }
+
+    /// The mini-program's AppID: what logins and payments are for.
+    pub fn appid(&self) -> &str {
+        self.wechat
+            .as_ref()
+            .map_or(DEVELOPMENT_APPID, |w| w.appid.as_str())
     }
 
     pub fn is_production(&self) -> bool {

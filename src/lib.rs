@@ -13,6 +13,8 @@ pub mod ledger;
 pub mod live;
 pub mod qr;
 pub mod rules;
+pub mod secrets;
 pub mod services;
+pub mod wechatpay_api;
 
 pub use app::{AppState, Fenhong};

@@ -23,6 +23,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub refunded_at: Option<DateTimeUtc>,
+    /// What WeChat Pay refunds have given back so far (fen); never more than `cash_paid`.
+    pub refunded_amount: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

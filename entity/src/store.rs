@@ -8,6 +8,8 @@ pub struct Model {
     pub merchant_id: i64,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// An order paid through WeChat Pay here completes at once (in-store consumption).
+    pub complete_on_payment: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261123_000004_value_added;
 mod m20261123_000005_live;
 mod m20261123_000006_dashboard;
 mod m20261124_000007_accounts;
+mod m20261124_000008_wechat_pay;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_live::Migration),
             Box::new(m20261123_000006_dashboard::Migration),
             Box::new(m20261124_000007_accounts::Migration),
+            Box::new(m20261124_000008_wechat_pay::Migration),
         ]
     }
 }

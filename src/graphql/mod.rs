@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod membership;
 pub mod merchant;
 pub mod orders;
+pub mod payments;
 pub mod policy;
 pub mod programs;
 pub mod queue;
@@ -25,6 +26,7 @@ pub struct Query(
     merchant::query::MerchantQuery,
     membership::query::MembershipQuery,
     orders::query::OrdersQuery,
+    payments::query::PaymentsQuery,
     wallet::query::WalletQuery,
     queue::query::QueueQuery,
     value_added::query::ValueAddedQuery,
@@ -38,6 +40,7 @@ pub struct Mutation(
     membership::mutation::MembershipMutation,
     programs::mutation::ProgramsMutation,
     orders::mutation::OrdersMutation,
+    payments::mutation::PaymentsMutation,
     wallet::mutation::WalletMutation,
     value_added::mutation::ValueAddedMutation,
 );

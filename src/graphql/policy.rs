@@ -167,8 +167,9 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 
 /// Every string a request brings, in its variables or written in its document, is refused
 /// (`INVALID_INPUT`, before anything runs) if it holds a control character (U+0000–U+001F,
-/// U+007F–U+009F: NUL, line breaks, escapes) or is longer than [`MAX_TEXT_CHARS`]. Linear
-/// in the size of the request.
+/// U+007F–U+009F: NUL, line breaks, escapes) or is longer than [`MAX_TEXT_CHARS`]; the one
+/// exception is an input field named `…Pem` (a key), which may hold line breaks and up to
+/// [`MAX_PEM_CHARS`]. Linear in the size of the request.
 pub struct InputText;
 
 impl ExtensionFactory for InputText {
@@ -215,6 +216,9 @@ impl Extension for InputText {
     }
 }
 
+/// The longest PEM text (a key) an input field named `…Pem` may hold.
+pub const MAX_PEM_CHARS: usize = 10_000;
+
 fn bad_text(text: &str) -> Option<String> {
     if text.chars().any(char::is_control) {
         return Some("text inputs must not contain control characters".into());
@@ -227,12 +231,31 @@ fn bad_text(text: &str) -> Option<String> {
     None
 }
 
+/// A PEM document (an input field whose name ends in `Pem`): lines, no other controls.
+fn bad_pem(text: &str) -> Option<String> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Some(
+            "PEM inputs must not contain control characters other than line breaks".into(),
+        );
+    }
+    if text.chars().count() > MAX_PEM_CHARS {
+        return Some(format!("PEM inputs are at most {MAX_PEM_CHARS} characters"));
+    }
+    None
+}
+
 fn bad_text_in_const(value: &async_graphql::Value) -> Option<String> {
     use async_graphql::Value;
     match value {
         Value::String(text) => bad_text(text),
         Value::List(items) => items.iter().find_map(bad_text_in_const),
-        Value::Object(fields) => fields.values().find_map(bad_text_in_const),
+        Value::Object(fields) => fields.iter().find_map(|(name, value)| match value {
+            Value::String(text) if name.ends_with("Pem") => bad_pem(text),
+            other => bad_text_in_const(other),
+        }),
         _ => None,
     }
 }

@@ -2,6 +2,7 @@
 
 mod export;
 pub mod graphql;
+mod wechatpay;
 pub mod ws;
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use axum::{
     http::{header, HeaderMap, Request, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{any, get},
+    routing::{any, get, post},
     Json, Router,
 };
 use sea_orm::ConnectionTrait;
@@ -37,6 +38,7 @@ pub fn router(app: Fenhong) -> Router {
         .route("/console", get(console))
         .route("/console/", get(console))
         .route("/console/join", get(console))
+        .route("/wechatpay/notify/{merchant_id}", post(wechatpay::notify))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

@@ -1,5 +1,6 @@
 //! The ledger's proof of health: balanced transactions, cached balances equal to their
-//! postings, no shopper below zero, and rebate points equal to their live lots.
+//! postings, no shopper below zero, rebate points equal to their live lots and holds, and
+//! the WeChat clearing account equal to the payments and refunds WeChat Pay settled.
 
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
@@ -17,6 +18,11 @@ pub struct AuditReport {
     pub negative_balances: Vec<i64>,
     /// Shoppers' points accounts that differ from the points left in their lots.
     pub lot_mismatches: Vec<i64>,
+    /// Shoppers' held-points accounts that differ from what their open payments hold.
+    pub hold_mismatches: Vec<i64>,
+    /// Merchants whose WeChat clearing account differs from WeChat Pay's records as kept
+    /// here: what paid payments collected less what refunds gave back.
+    pub clearing_mismatches: Vec<i64>,
 }
 
 impl AuditReport {
@@ -25,6 +31,8 @@ impl AuditReport {
             && self.balance_mismatches.is_empty()
             && self.negative_balances.is_empty()
             && self.lot_mismatches.is_empty()
+            && self.hold_mismatches.is_empty()
+            && self.clearing_mismatches.is_empty()
     }
 }
 
@@ -39,7 +47,13 @@ impl std::fmt::Display for AuditReport {
         )?;
         writeln!(f, "balance mismatches:      {:?}", self.balance_mismatches)?;
         writeln!(f, "negative balances:       {:?}", self.negative_balances)?;
-        write!(f, "point lot mismatches:    {:?}", self.lot_mismatches)
+        writeln!(f, "point lot mismatches:    {:?}", self.lot_mismatches)?;
+        writeln!(f, "held point mismatches:   {:?}", self.hold_mismatches)?;
+        write!(
+            f,
+            "WeChat clearing mismatches (merchants): {:?}",
+            self.clearing_mismatches
+        )
     }
 }
 
@@ -101,6 +115,31 @@ pub async fn audit(db: &impl ConnectionTrait) -> AppResult<AuditReport> {
                         GROUP BY merchant_id, user_id) l \
              ON l.merchant_id = a.merchant_id AND l.user_id = a.owner_id \
              WHERE a.owner_kind = 'USER' AND a.kind = 'POINTS' AND a.balance <> COALESCE(l.total, 0) \
+             ORDER BY 1",
+        )
+        .await?,
+        hold_mismatches: ids(
+            db,
+            "SELECT a.id AS id FROM ledger_accounts a \
+             LEFT JOIN (SELECT p.merchant_id, p.user_id, SUM(h.points) AS total \
+                        FROM payment_point_holds h JOIN payments p ON p.id = h.payment_id \
+                        GROUP BY p.merchant_id, p.user_id) held \
+             ON held.merchant_id = a.merchant_id AND held.user_id = a.owner_id \
+             WHERE a.owner_kind = 'USER' AND a.kind = 'POINTS_ON_HOLD' \
+               AND a.balance <> COALESCE(held.total, 0) \
+             ORDER BY 1",
+        )
+        .await?,
+        clearing_mismatches: ids(
+            db,
+            "SELECT m.id AS id FROM merchants m \
+             LEFT JOIN (SELECT merchant_id, SUM(cash_amount) AS total FROM payments \
+                        WHERE status = 'PAID' GROUP BY merchant_id) paid ON paid.merchant_id = m.id \
+             LEFT JOIN (SELECT merchant_id, SUM(amount) AS total FROM refunds \
+                        WHERE status = 'SUCCESS' GROUP BY merchant_id) back ON back.merchant_id = m.id \
+             LEFT JOIN ledger_accounts a ON a.merchant_id = m.id AND a.owner_kind = 'MERCHANT' \
+                        AND a.kind = 'WECHAT_CLEARING' \
+             WHERE COALESCE(a.balance, 0) <> COALESCE(paid.total, 0) - COALESCE(back.total, 0) \
              ORDER BY 1",
         )
         .await?,

@@ -67,6 +67,12 @@ pub enum AccountKind {
     VaPool,
     /// The merchant's issue of value-added points (negative by the supply).
     VaIssuance,
+    /// A shopper's rebate points held for a WeChat Pay payment not yet paid.
+    PointsOnHold,
+    /// Money WeChat Pay holds for the merchant: what shoppers paid, less refunds.
+    WechatClearing,
+    /// The merchant's sales through WeChat Pay (negative by what they brought in).
+    MerchantSales,
 }
 
 impl AccountKind {
@@ -83,10 +89,13 @@ impl AccountKind {
             Self::QueuePool => "QUEUE_POOL",
             Self::VaPool => "VA_POOL",
             Self::VaIssuance => "VA_ISSUANCE",
+            Self::PointsOnHold => "POINTS_ON_HOLD",
+            Self::WechatClearing => "WECHAT_CLEARING",
+            Self::MerchantSales => "MERCHANT_SALES",
         }
     }
 
-    pub const ALL: [AccountKind; 11] = [
+    pub const ALL: [AccountKind; 14] = [
         Self::Cash,
         Self::CashOnHold,
         Self::Points,
@@ -98,6 +107,9 @@ impl AccountKind {
         Self::QueuePool,
         Self::VaPool,
         Self::VaIssuance,
+        Self::PointsOnHold,
+        Self::WechatClearing,
+        Self::MerchantSales,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -106,7 +118,7 @@ impl AccountKind {
 
     pub fn unit(self) -> Unit {
         match self {
-            Self::Points | Self::PointsIssuance => Unit::Points,
+            Self::Points | Self::PointsIssuance | Self::PointsOnHold => Unit::Points,
             Self::VaPoints | Self::VaIssuance => Unit::VaPoints,
             _ => Unit::Cny,
         }
@@ -116,7 +128,12 @@ impl AccountKind {
     pub fn non_negative(self) -> bool {
         matches!(
             self,
-            Self::Cash | Self::CashOnHold | Self::Points | Self::VaPoints
+            Self::Cash
+                | Self::CashOnHold
+                | Self::Points
+                | Self::VaPoints
+                | Self::PointsOnHold
+                | Self::WechatClearing
         )
     }
 }
@@ -157,6 +174,15 @@ impl Cause {
         Self {
             kind,
             order_id: Some(order_id),
+            ..Default::default()
+        }
+    }
+
+    /// A movement for a WeChat Pay payment before it made an order.
+    pub fn payment(kind: &'static str, payment_id: i64) -> Self {
+        Self {
+            kind,
+            memo: Some(format!("payment {payment_id}")),
             ..Default::default()
         }
     }

@@ -32,6 +32,19 @@ pub struct QueueSnapshot {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum EventKind {
+    /// An order recorded as PAID and not completed at once (a WeChat Pay payment in a
+    /// store that completes later, or the till without `complete`).
+    OrderPaid {
+        order_id: i64,
+        user_id: i64,
+        amount: Decimal,
+    },
+    /// A WeChat Pay refund of an order succeeded.
+    OrderRefunded {
+        order_id: i64,
+        user_id: i64,
+        amount: Decimal,
+    },
     OrderCompleted {
         order_id: i64,
         user_id: i64,

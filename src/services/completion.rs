@@ -19,7 +19,7 @@ pub async fn settle(
     order: &order::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let cash_base = Unit::Cny.from_minor(order.cash_paid);
+    let cash_base = Unit::Cny.from_minor(super::orders::reward_base(order));
     let mut wallets = vec![order.user_id];
     let mut snapshot = None;
     // A paused queue makes no budget and takes no entries; those queued keep their place.

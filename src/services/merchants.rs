@@ -129,6 +129,29 @@ pub async fn create_store(
     Ok(created)
 }
 
+/// Renames a store of `merchant_id` or sets whether its WeChat Pay orders complete at once.
+pub async fn update_store(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    store_id: i64,
+    name: Option<&str>,
+    complete_on_payment: Option<bool>,
+) -> AppResult<store::Model> {
+    let name = name.map(|n| clean_name(n, "store name", 64)).transpose()?;
+    let found = find_store(db, store_id).await?;
+    if found.merchant_id != merchant_id {
+        return Err(AppError::NotFound("store"));
+    }
+    let mut active: store::ActiveModel = found.into();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(complete) = complete_on_payment {
+        active.complete_on_payment = Set(complete);
+    }
+    Ok(active.update(db).await?)
+}
+
 pub async fn create_staff(
     db: &impl ConnectionTrait,
     merchant_id: i64,

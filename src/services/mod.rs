@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod members;
 pub mod merchants;
 pub mod orders;
+pub mod payments;
 pub mod platform;
 pub mod points;
 pub mod programs;

@@ -1,11 +1,11 @@
 //! Orders: recording (idempotently), completing (where rewards are made), refunding.
 
 use chrono::{DateTime, Utc};
-use entity::{membership, order};
+use entity::{membership, order, refund};
 use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::OnConflict, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{merchants, points, programs, queue};
@@ -95,96 +95,167 @@ pub async fn record_order(
         store.id, member.user_id, amount, input.points_to_use, input.complete
     );
 
+    let recording = Recording {
+        merchant_id,
+        store_id: store.id,
+        user_id: member.user_id,
+        amount,
+        points: PointsPaying::FromLots(input.points_to_use),
+        idempotency_key: key,
+        fingerprint,
+        recorded_by: staff_id,
+        complete: input.complete,
+    };
     let result = db
         .transaction::<_, _, AppError>(|tx| {
-            Box::pin(async move {
-                crate::db::claim_writer(tx).await?;
-                // Taken before any account is touched, as every completion takes it.
-                queue::lock_merchant(tx, merchant_id, now).await?;
-                let programs = programs::current(tx, merchant_id).await?;
-                let mut cash_paid = amount;
-                if input.points_to_use > 0 {
-                    let rules =
-                        programs.set.rebate.as_ref().ok_or_else(|| {
-                            AppError::invalid("this merchant does not take points")
-                        })?;
-                    let cap = rebate::max_points_usable(amount, rules);
-                    if input.points_to_use > cap {
-                        return Err(AppError::InvalidInput(format!(
-                            "at most {cap} points may pay for this order"
-                        )));
-                    }
-                    cash_paid -= rebate::value_of(input.points_to_use, rules);
-                }
-                let inserted = order::Entity::insert(order::ActiveModel {
-                    merchant_id: Set(merchant_id),
-                    store_id: Set(store.id),
-                    user_id: Set(member.user_id),
-                    amount: Set(to_fen(amount)?),
-                    cash_paid: Set(to_fen(cash_paid)?),
-                    points_used: Set(input.points_to_use),
-                    status: Set(PAID.into()),
-                    idempotency_key: Set(key.clone()),
-                    fingerprint: Set(fingerprint.clone()),
-                    recorded_by: Set(staff_id),
-                    created_at: Set(now),
-                    ..Default::default()
-                })
-                .on_conflict(
-                    OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(tx)
-                .await?;
-                let recorded = order::Entity::find()
-                    .filter(order::Column::MerchantId.eq(merchant_id))
-                    .filter(order::Column::IdempotencyKey.eq(&key))
-                    .one(tx)
-                    .await?
-                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("order vanished")))?;
-                if inserted == 0 {
-                    return if recorded.fingerprint == fingerprint {
-                        Ok(recorded)
-                    } else {
-                        Err(AppError::conflict(
-                            "this idempotencyKey was used for a different order",
-                        ))
-                    };
-                }
-                if input.points_to_use > 0 {
-                    points::spend(
-                        tx,
-                        merchant_id,
-                        member.user_id,
-                        recorded.id,
-                        input.points_to_use,
-                        now,
-                    )
-                    .await?;
-                }
-                if input.complete {
-                    return complete_in(tx, recorded.id, now).await;
-                }
-                if input.points_to_use > 0 {
-                    crate::live::outbox::emit(
-                        tx,
-                        merchant_id,
-                        crate::live::EventKind::WalletsChanged,
-                        vec![member.user_id],
-                        None,
-                        now,
-                    )
-                    .await?;
-                }
-                Ok(recorded)
-            })
+            Box::pin(async move { record_in(tx, recording, now).await })
         })
         .await?;
     Ok(result)
 }
 
-fn to_fen(amount: Decimal) -> AppResult<i64> {
+/// How an order's points are paid.
+#[derive(Clone, Copy, Debug)]
+pub enum PointsPaying {
+    /// Taken from the shopper's lots now (the till).
+    FromLots(i64),
+    /// Already held for this WeChat Pay payment (`points` of them), which collected
+    /// `cash_paid` fen: checked when the payment was created, so never refused now.
+    Held {
+        payment_id: i64,
+        points: i64,
+        cash_paid: i64,
+    },
+}
+
+impl PointsPaying {
+    fn points(self) -> i64 {
+        match self {
+            Self::FromLots(points) | Self::Held { points, .. } => points,
+        }
+    }
+}
+
+/// An order to record, checked by the caller (store, member, amount, key).
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub merchant_id: i64,
+    pub store_id: i64,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub points: PointsPaying,
+    pub idempotency_key: String,
+    /// What was asked for, to tell a replay from a different order under one key.
+    pub fingerprint: String,
+    pub recorded_by: Option<i64>,
+    pub complete: bool,
+}
+
+/// Records an order in the caller's transaction, the one path for the till and for WeChat
+/// Pay: the same key with the same fingerprint returns the first order (and does nothing
+/// more); with another it is a `CONFLICT`.
+pub async fn record_in(
+    tx: &impl ConnectionTrait,
+    r: Recording,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
+    crate::db::claim_writer(tx).await?;
+    // Taken before any account is touched, as every completion takes it.
+    queue::lock_merchant(tx, r.merchant_id, now).await?;
+    let programs = programs::current(tx, r.merchant_id).await?;
+    let points_to_use = r.points.points();
+    let mut cash_paid = r.amount;
+    if let PointsPaying::Held {
+        cash_paid: paid, ..
+    } = r.points
+    {
+        cash_paid = Unit::Cny.from_minor(paid);
+    } else if points_to_use > 0 {
+        let rules = programs
+            .set
+            .rebate
+            .as_ref()
+            .ok_or_else(|| AppError::invalid("this merchant does not take points"))?;
+        let cap = rebate::max_points_usable(r.amount, rules);
+        if points_to_use > cap {
+            return Err(AppError::InvalidInput(format!(
+                "at most {cap} points may pay for this order"
+            )));
+        }
+        cash_paid -= rebate::value_of(points_to_use, rules);
+    }
+    let inserted = order::Entity::insert(order::ActiveModel {
+        merchant_id: Set(r.merchant_id),
+        store_id: Set(r.store_id),
+        user_id: Set(r.user_id),
+        amount: Set(to_fen(r.amount)?),
+        cash_paid: Set(to_fen(cash_paid)?),
+        points_used: Set(points_to_use),
+        status: Set(PAID.into()),
+        idempotency_key: Set(r.idempotency_key.clone()),
+        fingerprint: Set(r.fingerprint.clone()),
+        recorded_by: Set(r.recorded_by),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tx)
+    .await?;
+    let recorded = order::Entity::find()
+        .filter(order::Column::MerchantId.eq(r.merchant_id))
+        .filter(order::Column::IdempotencyKey.eq(&r.idempotency_key))
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("order vanished")))?;
+    if inserted == 0 {
+        return if recorded.fingerprint == r.fingerprint {
+            Ok(recorded)
+        } else {
+            Err(AppError::conflict(
+                "this idempotencyKey was used for a different order",
+            ))
+        };
+    }
+    match r.points {
+        PointsPaying::FromLots(0) => {}
+        PointsPaying::FromLots(wanted) => {
+            points::spend(tx, r.merchant_id, r.user_id, recorded.id, wanted, now).await?;
+        }
+        PointsPaying::Held { payment_id, .. } => {
+            // Nothing to take when the payment held no points.
+            points::spend_held(tx, r.merchant_id, r.user_id, payment_id, recorded.id, now).await?;
+        }
+    }
+    if r.complete {
+        return complete_in(tx, recorded.id, now).await;
+    }
+    crate::live::outbox::emit(
+        tx,
+        r.merchant_id,
+        crate::live::EventKind::OrderPaid {
+            order_id: recorded.id,
+            user_id: r.user_id,
+            amount: r.amount,
+        },
+        vec![r.user_id],
+        None,
+        now,
+    )
+    .await?;
+    Ok(recorded)
+}
+
+/// What an order's rewards are computed on (fen): the cash paid less what WeChat Pay
+/// refunds gave back before it completed (RULES.md "Payments and refunds").
+pub fn reward_base(order: &order::Model) -> i64 {
+    order.cash_paid - order.refunded_amount
+}
+
+pub fn to_fen(amount: Decimal) -> AppResult<i64> {
     Unit::Cny
         .to_minor(amount)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("{amount} is not a whole number of fen")))
@@ -204,6 +275,16 @@ pub async fn complete_in(
         .ok_or(AppError::NotFound("order"))?;
     // One merchant's completions run one at a time, in the order they take this lock.
     let queue_state = queue::lock_merchant(tx, current.merchant_id, now).await?;
+    let refunding = refund::Entity::find()
+        .filter(refund::Column::OrderId.eq(order_id))
+        .filter(refund::Column::Status.eq(super::payments::REFUND_PROCESSING))
+        .count(tx)
+        .await?;
+    if refunding > 0 {
+        return Err(AppError::conflict(
+            "a refund of this order is still being processed; it completes once the refund settles",
+        ));
+    }
     let programs = programs::current(tx, current.merchant_id).await?;
     let marked = order::Entity::update_many()
         .col_expr(order::Column::Status, COMPLETED.into())

@@ -16,24 +16,43 @@ use crate::{
 
 pub const ADMIN_USERNAME: &str = "admin";
 const JWT_SECRET_KEY: &str = "jwt_secret";
+const SECRETS_KEY: &str = "secrets_key";
 
 /// The development signing secret, generated once and kept in the database so tokens survive
 /// restarts (and two instances on one database agree). Production sets `JWT_SECRET`.
 pub async fn development_secret(db: &impl ConnectionTrait) -> AppResult<String> {
-    if let Some(row) = platform_setting::Entity::find_by_id(JWT_SECRET_KEY)
-        .one(db)
-        .await?
-    {
+    development_setting(db, JWT_SECRET_KEY, || {
+        rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(48)
+            .map(char::from)
+            .collect()
+    })
+    .await
+}
+
+/// The development secrets key (32 random bytes, base64), kept as the signing secret is.
+/// Production sets `FENHONG_SECRETS_KEY`.
+pub async fn development_secrets_key(db: &impl ConnectionTrait) -> AppResult<String> {
+    development_setting(db, SECRETS_KEY, || {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    })
+    .await
+}
+
+/// A setting generated once on a development database; every instance reads the same.
+async fn development_setting(
+    db: &impl ConnectionTrait,
+    key: &str,
+    generate: impl FnOnce() -> String,
+) -> AppResult<String> {
+    if let Some(row) = platform_setting::Entity::find_by_id(key).one(db).await? {
         return Ok(row.value);
     }
-    let generated: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(48)
-        .map(char::from)
-        .collect();
     platform_setting::Entity::insert(platform_setting::ActiveModel {
-        key: Set(JWT_SECRET_KEY.into()),
-        value: Set(generated),
+        key: Set(key.into()),
+        value: Set(generate()),
     })
     .on_conflict(
         OnConflict::column(platform_setting::Column::Key)
@@ -42,11 +61,11 @@ pub async fn development_secret(db: &impl ConnectionTrait) -> AppResult<String> 
     )
     .exec_without_returning(db)
     .await?;
-    // Another instance may have won the race: whatever is stored is the secret.
-    let row = platform_setting::Entity::find_by_id(JWT_SECRET_KEY)
+    // Another instance may have won the race: whatever is stored is the value.
+    let row = platform_setting::Entity::find_by_id(key)
         .one(db)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the development secret vanished"))
+        .ok_or_else(|| anyhow::anyhow!("the development setting {key} vanished"))
         .map_err(crate::error::AppError::Internal)?;
     Ok(row.value)
 }

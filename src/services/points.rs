@@ -1,7 +1,7 @@
 //! Rebate point lots: earning, paying with points, refunds, expiry and extension.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{point_lot, point_lot_use};
+use entity::{payment_point_hold, point_lot, point_lot_use};
 use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
@@ -21,6 +21,8 @@ pub const REBATE_POINTS: &str = "REBATE_POINTS";
 pub const POINTS_REDEEMED: &str = "POINTS_REDEEMED";
 pub const POINTS_RESTORED: &str = "POINTS_RESTORED";
 pub const POINTS_EXPIRED: &str = "POINTS_EXPIRED";
+pub const POINTS_HELD: &str = "POINTS_HELD";
+pub const POINTS_RELEASED: &str = "POINTS_RELEASED";
 
 fn points(n: i64) -> Decimal {
     Decimal::from(n)
@@ -76,15 +78,15 @@ pub async fn earn(
     Ok(())
 }
 
-/// Pays part of an order with points: earliest-expiring lots first.
-pub async fn spend(
+/// Takes `wanted` points from a shopper's lots, earliest-expiring first (each lot only if
+/// it still holds what was read): which lots gave how many.
+async fn take_from_lots(
     tx: &impl ConnectionTrait,
     merchant_id: i64,
     user_id: i64,
-    order_id: i64,
     wanted: i64,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Vec<(i64, i64)>> {
     expire_due(tx, merchant_id, Some(user_id), now).await?;
     let lots: Vec<Lot> = point_lot::Entity::find()
         .filter(point_lot::Column::MerchantId.eq(merchant_id))
@@ -102,21 +104,103 @@ pub async fn spend(
     let takes = rebate::take_fifo(&lots, wanted).ok_or_else(|| {
         AppError::InsufficientFunds(format!("not enough points: {wanted} wanted"))
     })?;
-    for (lot_id, take) in takes {
+    for (lot_id, take) in &takes {
         let updated = point_lot::Entity::update_many()
             .col_expr(
                 point_lot::Column::Remaining,
-                Expr::col(point_lot::Column::Remaining).sub(take),
+                Expr::col(point_lot::Column::Remaining).sub(*take),
             )
-            .filter(point_lot::Column::Id.eq(lot_id))
-            .filter(point_lot::Column::Remaining.gte(take))
+            .filter(point_lot::Column::Id.eq(*lot_id))
+            .filter(point_lot::Column::Remaining.gte(*take))
             .exec(tx)
             .await?;
         if updated.rows_affected != 1 {
             return Err(AppError::InsufficientFunds("not enough points".into()));
         }
+    }
+    Ok(takes)
+}
+
+/// Pays part of an order with points: earliest-expiring lots first.
+pub async fn spend(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+    order_id: i64,
+    wanted: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    for (lot_id, take) in take_from_lots(tx, merchant_id, user_id, wanted, now).await? {
         point_lot_use::Entity::insert(point_lot_use::ActiveModel {
             order_id: Set(order_id),
+            lot_id: Set(lot_id),
+            points: Set(take),
+            ..Default::default()
+        })
+        .exec_without_returning(tx)
+        .await?;
+    }
+    redeem(
+        tx,
+        merchant_id,
+        user_id,
+        AccountKind::Points,
+        order_id,
+        wanted,
+        now,
+    )
+    .await
+}
+
+/// The ledger side of points paying for an order: out of the shopper's `from` (her points,
+/// or those held for a payment) back to the merchant's issuance.
+async fn redeem(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+    from: AccountKind,
+    order_id: i64,
+    total: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    ledger::post(
+        tx,
+        merchant_id,
+        Cause::order("ORDER_PAID_WITH_POINTS", order_id),
+        &[
+            Posting::new(
+                Owner::Shopper(user_id),
+                from,
+                -points(total),
+                POINTS_REDEEMED,
+            ),
+            Posting::new(
+                Owner::Merchant,
+                AccountKind::PointsIssuance,
+                points(total),
+                POINTS_REDEEMED,
+            ),
+        ],
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Holds points for a WeChat Pay payment: taken from the lots now (so they cannot be spent
+/// twice) and kept apart until the payment is paid ([`spend_held`]) or closed
+/// ([`release_held`]).
+pub async fn hold(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+    payment_id: i64,
+    wanted: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    for (lot_id, take) in take_from_lots(tx, merchant_id, user_id, wanted, now).await? {
+        payment_point_hold::Entity::insert(payment_point_hold::ActiveModel {
+            payment_id: Set(payment_id),
             lot_id: Set(lot_id),
             points: Set(take),
             ..Default::default()
@@ -127,25 +211,122 @@ pub async fn spend(
     ledger::post(
         tx,
         merchant_id,
-        Cause::order("ORDER_PAID_WITH_POINTS", order_id),
+        Cause::payment("PAYMENT_POINTS_HELD", payment_id),
         &[
             Posting::new(
                 Owner::Shopper(user_id),
                 AccountKind::Points,
                 -points(wanted),
-                POINTS_REDEEMED,
+                POINTS_HELD,
             ),
             Posting::new(
-                Owner::Merchant,
-                AccountKind::PointsIssuance,
+                Owner::Shopper(user_id),
+                AccountKind::PointsOnHold,
                 points(wanted),
-                POINTS_REDEEMED,
+                POINTS_HELD,
             ),
         ],
         now,
     )
     .await?;
     Ok(())
+}
+
+/// The points held for a paid payment pay for its order: the holds become the order's lot
+/// uses (a refund gives them back to the same lots).
+pub async fn spend_held(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+    payment_id: i64,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let holds = payment_point_hold::Entity::find()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .all(tx)
+        .await?;
+    let total: i64 = holds.iter().map(|h| h.points).sum();
+    for held in &holds {
+        point_lot_use::Entity::insert(point_lot_use::ActiveModel {
+            order_id: Set(order_id),
+            lot_id: Set(held.lot_id),
+            points: Set(held.points),
+            ..Default::default()
+        })
+        .exec_without_returning(tx)
+        .await?;
+    }
+    payment_point_hold::Entity::delete_many()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .exec(tx)
+        .await?;
+    if total > 0 {
+        redeem(
+            tx,
+            merchant_id,
+            user_id,
+            AccountKind::PointsOnHold,
+            order_id,
+            total,
+            now,
+        )
+        .await?;
+    }
+    Ok(total)
+}
+
+/// A closed payment's held points go back to the lots they came from.
+pub async fn release_held(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    user_id: i64,
+    payment_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let holds = payment_point_hold::Entity::find()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .all(tx)
+        .await?;
+    let total: i64 = holds.iter().map(|h| h.points).sum();
+    for held in &holds {
+        point_lot::Entity::update_many()
+            .col_expr(
+                point_lot::Column::Remaining,
+                Expr::col(point_lot::Column::Remaining).add(held.points),
+            )
+            .filter(point_lot::Column::Id.eq(held.lot_id))
+            .exec(tx)
+            .await?;
+    }
+    payment_point_hold::Entity::delete_many()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .exec(tx)
+        .await?;
+    if total > 0 {
+        ledger::post(
+            tx,
+            merchant_id,
+            Cause::payment("PAYMENT_POINTS_RELEASED", payment_id),
+            &[
+                Posting::new(
+                    Owner::Shopper(user_id),
+                    AccountKind::PointsOnHold,
+                    -points(total),
+                    POINTS_RELEASED,
+                ),
+                Posting::new(
+                    Owner::Shopper(user_id),
+                    AccountKind::Points,
+                    points(total),
+                    POINTS_RELEASED,
+                ),
+            ],
+            now,
+        )
+        .await?;
+    }
+    Ok(total)
 }
 
 /// Gives a refunded order's points back to the lots they came from.

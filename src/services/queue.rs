@@ -123,7 +123,7 @@ pub async fn settle(
         .collect();
     let pool_before = pool(tx, merchant_id).await?;
     let completion = Completion {
-        cash_base: Unit::Cny.from_minor(order.cash_paid),
+        cash_base: Unit::Cny.from_minor(super::orders::reward_base(order)),
         has_referrer: referrer.is_some(),
         has_second_referrer: second.is_some(),
     };

@@ -95,7 +95,11 @@ pub async fn settle_mint(
 ) -> AppResult<()> {
     let merchant_id = order.merchant_id;
     let pool = pool_of(tx, merchant_id).await?;
-    let minted = rules::mint(rules, pool, Unit::Cny.from_minor(order.cash_paid));
+    let minted = rules::mint(
+        rules,
+        pool,
+        Unit::Cny.from_minor(super::orders::reward_base(order)),
+    );
     if minted.pool_in.is_zero() && minted.points.is_zero() {
         return Ok(());
     }

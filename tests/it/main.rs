@@ -33,4 +33,5 @@ mod value_added;
 mod value_added_props;
 mod walkthrough;
 mod wechat;
+mod wechat_pay;
 mod withdrawals;

@@ -6,6 +6,8 @@ use crate::live::{EventKind, LiveEvent};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MerchantEventKind {
+    OrderPaid,
+    OrderRefunded,
     OrderCompleted,
     MemberJoined,
     WithdrawalRequested,
@@ -50,12 +52,26 @@ impl MerchantEvent {
         let mut out = Self::resync(event.at);
         out.seq = i32::try_from(event.seq).unwrap_or(i32::MAX);
         match &event.kind {
-            EventKind::OrderCompleted {
+            EventKind::OrderPaid {
+                order_id,
+                user_id,
+                amount,
+            }
+            | EventKind::OrderRefunded {
+                order_id,
+                user_id,
+                amount,
+            }
+            | EventKind::OrderCompleted {
                 order_id,
                 user_id,
                 amount,
             } => {
-                out.kind = MerchantEventKind::OrderCompleted;
+                out.kind = match event.kind {
+                    EventKind::OrderPaid { .. } => MerchantEventKind::OrderPaid,
+                    EventKind::OrderRefunded { .. } => MerchantEventKind::OrderRefunded,
+                    _ => MerchantEventKind::OrderCompleted,
+                };
                 out.order_id = id(*order_id);
                 out.user_id = id(*user_id);
                 out.amount = Some(*amount);

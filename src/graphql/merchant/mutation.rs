@@ -17,6 +17,14 @@ pub struct CreateMerchantInput {
     pub owner_password: String,
 }
 
+/// What changes of a store; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateStoreInput {
+    pub name: Option<String>,
+    /// Whether WeChat Pay orders here complete at once.
+    pub complete_on_payment: Option<bool>,
+}
+
 /// What an owner changes of a staff account; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateStaffInput {
@@ -62,6 +70,26 @@ impl MerchantMutation {
         let store =
             merchants::create_store(&app.db, &app.scenes, merchant_id, &name, ctx.now()).await?;
         Ok(Store(store))
+    }
+
+    /// Owner or manager: renames a store or changes how its WeChat Pay orders complete.
+    async fn update_store(
+        &self,
+        ctx: &Context<'_>,
+        store_id: ID,
+        input: UpdateStoreInput,
+    ) -> Result<Store> {
+        let (_, merchant_id) = ctx.principal().require_own_staff(StaffRole::Manager)?;
+        let store_id = parse_id(&store_id, "store")?;
+        let updated = merchants::update_store(
+            &ctx.app().db,
+            merchant_id,
+            store_id,
+            input.name.as_deref(),
+            input.complete_on_payment,
+        )
+        .await?;
+        Ok(Store(updated))
     }
 
     /// Owner: adds a staff account.

@@ -36,6 +36,20 @@ impl Merchant {
             .collect())
     }
 
+    /// Whether the merchant takes WeChat Pay (the merchant's staff only).
+    async fn wechat_pay(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<crate::graphql::payments::types::WechatPayStatus> {
+        if !ctx.principal().can_see_merchant_internals(self.0.id) {
+            return Err(AppError::forbidden("only the merchant's staff see its WeChat Pay").into());
+        }
+        let account = crate::services::payments::account_row(&ctx.app().db, self.0.id).await?;
+        Ok(crate::graphql::payments::types::WechatPayStatus::of(
+            account.as_ref(),
+        ))
+    }
+
     /// The queue free-order program's counters (the merchant's staff only).
     async fn queue_stats(
         &self,
@@ -113,6 +127,12 @@ impl Store {
 
     async fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// Whether an order paid through WeChat Pay here completes at once (in-store
+    /// consumption) or waits for `autoCompleteDays`.
+    async fn complete_on_payment(&self) -> bool {
+        self.0.complete_on_payment
     }
 
     /// The store's own code to print at the counter (the merchant's staff only).

@@ -1,4 +1,5 @@
 use async_graphql::{Context, Object, Result, ID};
+use rust_decimal::Decimal;
 
 use super::types::{Order, RecordOrderInput};
 use crate::{
@@ -7,7 +8,7 @@ use crate::{
     graphql::context::ContextExt,
     services::{
         orders::{self, NewOrder},
-        parse_id,
+        parse_id, payments,
     },
 };
 
@@ -51,17 +52,41 @@ impl OrdersMutation {
         ))
     }
 
-    /// Staff: refunds a paid (not completed) order; points it used come back.
+    /// Staff: refunds a paid (not completed) order. An order paid through WeChat Pay is
+    /// refunded through WeChat, whole or in part (`amount`, default all that is left), and
+    /// shows the refund in `refunds` until WeChat settles it; a till order is refunded whole
+    /// at once. Points it used come back when nothing is left of it.
     async fn refund_order(
         &self,
         ctx: &Context<'_>,
         order_id: ID,
         reason: Option<String>,
+        amount: Option<Decimal>,
     ) -> Result<Order> {
         let (_, merchant_id) = ctx.principal().require_own_staff(StaffRole::Cashier)?;
         let order_id = parse_id(&order_id, "order")?;
+        let reason = crate::services::clean_note(reason, "refund reason")?;
+        let app = ctx.app();
+        let found = orders::find_order(&app.db, merchant_id, order_id).await?;
+        if let Some(paid) = payments::payment_of_order(&app.db, found.id).await? {
+            payments::refund(app, &paid, reason, amount, ctx.now()).await?;
+            app.live.wake();
+            return Ok(Order(
+                orders::find_order(&app.db, merchant_id, order_id).await?,
+            ));
+        }
+        if let Some(amount) = amount {
+            let amount =
+                crate::rules::money::money(amount, "amount").map_err(AppError::InvalidInput)?;
+            if orders::to_fen(amount)? != found.cash_paid {
+                return Err(AppError::invalid(
+                    "an order paid at the till is refunded whole; leave amount out",
+                )
+                .into());
+            }
+        }
         Ok(Order(
-            orders::refund_order(&ctx.app().db, merchant_id, order_id, reason, ctx.now()).await?,
+            orders::refund_order(&app.db, merchant_id, order_id, reason, ctx.now()).await?,
         ))
     }
 }

@@ -3,7 +3,10 @@ use chrono::{DateTime, Utc};
 use entity::order;
 use rust_decimal::Decimal;
 
-use crate::{error::AppError, graphql::loaders};
+use crate::{
+    error::AppError,
+    graphql::{context::ContextExt, loaders},
+};
 use crate::{
     graphql::{account::types::User, membership::types::load_user, merchant::types::Store},
     rules::money,
@@ -156,6 +159,23 @@ impl Order {
 
     async fn refunded_at(&self) -> Option<DateTime<Utc>> {
         self.0.refunded_at
+    }
+
+    /// What WeChat Pay refunds have given back so far.
+    async fn refunded_amount(&self) -> Decimal {
+        money::Unit::Cny.from_minor(self.0.refunded_amount)
+    }
+
+    /// The order's WeChat Pay refunds, oldest first (none for a till order).
+    async fn refunds(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::payments::types::Refund>> {
+        let refunds = crate::services::payments::refunds_of_order(&ctx.app().db, self.0.id).await?;
+        Ok(refunds
+            .into_iter()
+            .map(crate::graphql::payments::types::Refund)
+            .collect())
     }
 
     async fn refund_reason(&self) -> Option<&str> {

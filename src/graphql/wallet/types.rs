@@ -74,6 +74,15 @@ impl Wallet {
             .unwrap_or(i32::MAX))
     }
 
+    /// Rebate points held for WeChat Pay payments not yet paid.
+    async fn points_on_hold(&self, ctx: &Context<'_>) -> Result<i32> {
+        let points = self.balance(ctx, AccountKind::PointsOnHold).await?;
+        Ok(money::Unit::Points
+            .to_minor(points)
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(i32::MAX))
+    }
+
     /// Value-added points held.
     async fn value_added_points(&self, ctx: &Context<'_>) -> Result<Decimal> {
         let mut held = self.balance(ctx, AccountKind::VaPoints).await?;

@@ -1,0 +1,331 @@
+//! WeChat Pay: a merchant's connection (secrets encrypted), payments, refunds, and the
+//! order and store fields they need.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(WechatPayAccounts::Table)
+                .col(
+                    ColumnDef::new(WechatPayAccounts::MerchantId)
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(WechatPayAccounts::Mchid).string().not_null())
+                .col(
+                    ColumnDef::new(WechatPayAccounts::MerchantSerialNo)
+                        .string()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WechatPayAccounts::PrivateKeySealed)
+                        .text()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WechatPayAccounts::ApiV3KeySealed)
+                        .text()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WechatPayAccounts::PlatformPublicKeyId)
+                        .string()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WechatPayAccounts::PlatformPublicKeyPem)
+                        .text()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WechatPayAccounts::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(WechatPayAccounts::Table, WechatPayAccounts::MerchantId)
+                        .to(Merchants::Table, Merchants::Id),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Payments::Table)
+                .col(
+                    ColumnDef::new(Payments::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(Payments::MerchantId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Payments::StoreId).big_integer().not_null())
+                .col(ColumnDef::new(Payments::UserId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Payments::OutTradeNo)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(ColumnDef::new(Payments::Amount).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Payments::CashAmount)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Payments::PointsUsed)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Payments::Description).string().not_null())
+                .col(ColumnDef::new(Payments::Status).string().not_null())
+                .col(ColumnDef::new(Payments::PrepayId).string().null())
+                .col(ColumnDef::new(Payments::TransactionId).string().null())
+                .col(ColumnDef::new(Payments::OrderId).big_integer().null())
+                .col(
+                    ColumnDef::new(Payments::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Payments::ExpiresAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Payments::PaidAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Payments::ClosedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(Payments::Table, Payments::MerchantId)
+                        .to(Merchants::Table, Merchants::Id),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_payments_status_created")
+                .table(Payments::Table)
+                .col(Payments::Status)
+                .col(Payments::CreatedAt)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(PaymentPointHolds::Table)
+                .col(
+                    ColumnDef::new(PaymentPointHolds::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(PaymentPointHolds::PaymentId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(PaymentPointHolds::LotId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(PaymentPointHolds::Points)
+                        .big_integer()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_payment_point_holds_payment")
+                .table(PaymentPointHolds::Table)
+                .col(PaymentPointHolds::PaymentId)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Refunds::Table)
+                .col(
+                    ColumnDef::new(Refunds::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Refunds::MerchantId).big_integer().not_null())
+                .col(ColumnDef::new(Refunds::OrderId).big_integer().not_null())
+                .col(ColumnDef::new(Refunds::PaymentId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Refunds::OutRefundNo)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(ColumnDef::new(Refunds::Amount).big_integer().not_null())
+                .col(ColumnDef::new(Refunds::Reason).string().null())
+                .col(ColumnDef::new(Refunds::Status).string().not_null())
+                .col(ColumnDef::new(Refunds::RefundId).string().null())
+                .col(
+                    ColumnDef::new(Refunds::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Refunds::SettledAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_refunds_order")
+                .table(Refunds::Table)
+                .col(Refunds::OrderId)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Orders::Table)
+                .add_column(
+                    ColumnDef::new(Orders::RefundedAmount)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Stores::Table)
+                .add_column(
+                    ColumnDef::new(Stores::CompleteOnPayment)
+                        .boolean()
+                        .not_null()
+                        .default(true),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            Refunds::Table.into_iden(),
+            PaymentPointHolds::Table.into_iden(),
+            Payments::Table.into_iden(),
+            WechatPayAccounts::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum Merchants {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Orders {
+    Table,
+    RefundedAmount,
+}
+
+#[derive(DeriveIden)]
+enum Stores {
+    Table,
+    CompleteOnPayment,
+}
+
+#[derive(DeriveIden)]
+enum WechatPayAccounts {
+    Table,
+    MerchantId,
+    Mchid,
+    MerchantSerialNo,
+    PrivateKeySealed,
+    ApiV3KeySealed,
+    PlatformPublicKeyId,
+    PlatformPublicKeyPem,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Payments {
+    Table,
+    Id,
+    MerchantId,
+    StoreId,
+    UserId,
+    OutTradeNo,
+    Amount,
+    CashAmount,
+    PointsUsed,
+    Description,
+    Status,
+    PrepayId,
+    TransactionId,
+    OrderId,
+    CreatedAt,
+    ExpiresAt,
+    PaidAt,
+    ClosedAt,
+}
+
+#[derive(DeriveIden)]
+enum PaymentPointHolds {
+    Table,
+    Id,
+    PaymentId,
+    LotId,
+    Points,
+}
+
+#[derive(DeriveIden)]
+enum Refunds {
+    Table,
+    Id,
+    MerchantId,
+    OrderId,
+    PaymentId,
+    OutRefundNo,
+    Amount,
+    Reason,
+    Status,
+    RefundId,
+    CreatedAt,
+    SettledAt,
+}
