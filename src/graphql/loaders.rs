@@ -1,44 +1,41 @@
 //! Batch loading for nested fields: every object of a page asks for its user, store, queue
-//! entry or balance, and async-graphql's `DataLoader` gathers the keys asked for together
-//! into one statement per kind. A page of 100 orders with their users, stores, entries and
+//! entry or balance, and the request's [`Batcher`] gathers the keys asked for together into
+//! one statement per kind. A page of 100 orders with their users, stores, entries and
 //! rewards costs the same few statements as a page of 10.
 //!
 //! The loader keeps no cache between batches: subscriptions re-read the truth at every
 //! event, and nothing a request wrote is ever served stale. Loading by id checks nothing;
 //! the resolver that asks has already decided the caller may see it.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use entity::{membership, merchant, order, queue_entry, store, user};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
+use super::batch::Batcher;
 use crate::{
     error::{AppError, AppResult},
     ledger::{self, AccountKind},
     services::{programs, queue, wallet},
 };
 
-/// The loader every resolver shares (see [`loader`]).
-pub type Loaders = DataLoader<Db>;
+/// The batch loader of a request (see [`super::batch`]).
+pub type Loaders = Arc<Batcher>;
 
-/// How long a batch waits for the keys of its siblings. async-graphql polls a page's items
-/// in rounds of 32 (the futures' cooperative budget), so the window must cover every
-/// round of one level: about a millisecond for 100 items in a release build, ten times
-/// that in a debug build. Each level of nesting waits once.
-const BATCH_WINDOW: Duration = if cfg!(debug_assertions) {
-    Duration::from_millis(15)
-} else {
-    Duration::from_millis(2)
-};
-
+/// The loader that subscriptions use (each request run by the HTTP handler brings its own).
 pub fn new(db: DatabaseConnection) -> Loaders {
-    DataLoader::new(Db(db), tokio::spawn).delay(BATCH_WINDOW)
+    Batcher::on_timer(Arc::new(Db(db)))
 }
 
-/// The schema's loader, from a resolver's context.
+/// A loader for one request that [`super::batch::drive`] runs.
+pub fn for_request(db: DatabaseConnection) -> Loaders {
+    Batcher::driven(Arc::new(Db(db)))
+}
+
+/// The request's loader, from a resolver's context.
 pub fn loader<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
 }

@@ -1,6 +1,7 @@
 //! The GraphQL schema: per-domain roots merged here, resolvers that call services.
 
 pub mod account;
+pub mod batch;
 pub mod context;
 pub mod cost;
 pub mod dashboard;

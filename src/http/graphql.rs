@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     error::{self, AppError},
-    graphql::{context::ClientAddress, policy::selected_operation},
+    graphql::{batch, context::ClientAddress, loaders, policy::selected_operation},
     services::accounts,
     Fenhong,
 };
@@ -289,16 +289,22 @@ async fn execute(
             )
         }
     };
+    let loaders = loaders::for_request(state.db.clone());
     let mut request = async_graphql::Request::new(params.query)
         .data(principal)
-        .data(ClientAddress(address));
+        .data(ClientAddress(address))
+        .data(loaders.clone());
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Value::Object(variables)));
     }
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    let executed = tokio::time::timeout(config.request_timeout, app.schema.execute(request)).await;
+    let executed = tokio::time::timeout(
+        config.request_timeout,
+        batch::drive(loaders, app.schema.execute(request)),
+    )
+    .await;
     // A mutation may have written live events: let the relay publish them now.
     state.live.wake();
     let Ok(response) = executed else {

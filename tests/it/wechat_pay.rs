@@ -498,8 +498,7 @@ async fn partial_then_full_refunds_through_wechat_and_a_completed_order_is_final
         .standin
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/v3/refund/domestic/refunds")
-        .last()
+        .rfind(|r| r.path == "/v3/refund/domestic/refunds")
         .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["out_refund_no"].clone())
         .unwrap();
     p.standin
