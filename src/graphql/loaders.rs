@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
-use entity::{membership, merchant, order, queue_entry, store, user};
+use entity::{membership, merchant, order, queue_entry, refund, store, user};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
@@ -179,6 +179,36 @@ impl Loader<RewardsOfOrder> for Db {
             .iter()
             .map(|k| (*k, by_order.remove(&k.0).unwrap_or_default()))
             .collect())
+    }
+}
+
+/// An order's WeChat Pay refunds, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RefundsOfOrder(pub i64);
+
+impl Loader<RefundsOfOrder> for Db {
+    type Value = Vec<refund::Model>;
+    type Error = Failure;
+
+    async fn load(
+        &self,
+        keys: &[RefundsOfOrder],
+    ) -> Result<HashMap<RefundsOfOrder, Vec<refund::Model>>, Failure> {
+        let rows = refund::Entity::find()
+            .filter(refund::Column::OrderId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(refund::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(AppError::from(e)))?;
+        let mut by_order: HashMap<RefundsOfOrder, Vec<refund::Model>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            by_order
+                .entry(RefundsOfOrder(row.order_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(by_order)
     }
 }
 

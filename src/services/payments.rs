@@ -743,17 +743,6 @@ pub async fn settle_refund(
         .ok_or(AppError::NotFound("refund"))
 }
 
-pub async fn refunds_of_order(
-    db: &impl ConnectionTrait,
-    order_id: i64,
-) -> AppResult<Vec<refund::Model>> {
-    Ok(refund::Entity::find()
-        .filter(refund::Column::OrderId.eq(order_id))
-        .order_by_asc(refund::Column::Id)
-        .all(db)
-        .await?)
-}
-
 /// The payment that paid for an order, if WeChat Pay did.
 pub async fn payment_of_order(
     db: &impl ConnectionTrait,

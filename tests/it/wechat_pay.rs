@@ -662,3 +662,52 @@ async fn configuring_wechat_pay_checks_every_key_and_keeps_secrets_sealed() {
     assert_eq!(status["merchant"]["wechatPay"]["connected"], true);
     assert_eq!(status["merchant"]["wechatPay"]["mchid"], "1230000109");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merchant_feed_and_the_shoppers_wallet_see_a_payment_as_they_see_the_till() {
+    let p = pay_shop(1).await;
+    let address = p.t.serve().await;
+    let (mut owner, _) = WsClient::connect(address, &p.shop.merchant.owner_token).await;
+    owner
+        .subscribe(
+            "feed",
+            "subscription($m: ID!) { merchantFeed(merchantId: $m) { kind amount userId orderId } }",
+            json!({ "m": p.shop.merchant.id }),
+        )
+        .await;
+    let (mut shopper, _) = WsClient::connect(address, p.shopper(0).0).await;
+    shopper
+        .subscribe(
+            "w",
+            "subscription($m: ID!) { walletUpdated(merchantId: $m) { cash points } }",
+            json!({ "m": p.shop.merchant.id }),
+        )
+        .await;
+    let first = shopper.next().await;
+    assert_eq!(first["payload"]["data"]["walletUpdated"]["points"], 0);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // Completed at once (in store): the feed shows the completion, the wallet the points.
+    let paid = p.pay(0, &p.create(0, "300.00", 0).await).await;
+    let event = owner.next().await;
+    assert_eq!(
+        event["payload"]["data"]["merchantFeed"],
+        json!({ "kind": "ORDER_COMPLETED", "amount": "300.00", "userId": p.shopper(0).1, "orderId": paid["order"]["id"] })
+    );
+    let update = shopper.next().await;
+    assert_eq!(update["payload"]["data"]["walletUpdated"]["points"], 15);
+
+    // A store that completes later: the feed shows the order paid.
+    p.t.ok(
+        Some(&p.shop.merchant.owner_token),
+        "mutation($s: ID!) { updateStore(storeId: $s, input: { completeOnPayment: false }) { completeOnPayment } }",
+        json!({ "s": p.shop.merchant.store_id }),
+    )
+    .await;
+    let later = p.pay(0, &p.create(0, "20.00", 0).await).await;
+    let event = owner.next().await;
+    assert_eq!(
+        event["payload"]["data"]["merchantFeed"],
+        json!({ "kind": "ORDER_PAID", "amount": "20.00", "userId": p.shopper(0).1, "orderId": later["order"]["id"] })
+    );
+}

@@ -3,10 +3,7 @@ use chrono::{DateTime, Utc};
 use entity::order;
 use rust_decimal::Decimal;
 
-use crate::{
-    error::AppError,
-    graphql::{context::ContextExt, loaders},
-};
+use crate::{error::AppError, graphql::loaders};
 use crate::{
     graphql::{account::types::User, membership::types::load_user, merchant::types::Store},
     rules::money,
@@ -171,7 +168,9 @@ impl Order {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::payments::types::Refund>> {
-        let refunds = crate::services::payments::refunds_of_order(&ctx.app().db, self.0.id).await?;
+        let refunds = loaders::one(ctx, loaders::RefundsOfOrder(self.0.id))
+            .await?
+            .unwrap_or_default();
         Ok(refunds
             .into_iter()
             .map(crate::graphql::payments::types::Refund)
