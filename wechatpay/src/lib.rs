@@ -8,7 +8,8 @@
 //! - [`mod@sign`]: request signatures (`Authorization`), response and notification signatures
 //!   (`Wechatpay-Signature`), and the `wx.requestPayment` parameters.
 //! - [`aead`]: the AEAD_AES_256_GCM envelope of notification resources (API v3 key).
-//! - [`model`]: the JSON WeChat sends: notifications, transactions, refunds, errors.
+//! - [`model`]: the JSON WeChat sends: notifications, transactions, refunds, merchant transfers
+//!   (商家转账), errors.
 //! - `standin` (feature `standin`): a WeChat Pay server for tests that speaks the real protocol.
 
 #![warn(missing_docs)]
@@ -26,7 +27,8 @@ pub use aead::{decrypt_resource, encrypt_resource};
 pub use keys::{parse_private_key, parse_public_key, public_key_pem};
 pub use model::{
     ApiError, Notification, NotificationResource, Payer, Refund, RefundAmount, Transaction,
-    TransactionAmount,
+    TransactionAmount, TransferBill, TransferBillRequest, TransferSceneReportInfo,
+    TRANSFER_BILL_FINISHED,
 };
 pub use sign::{
     authorization, nonce, parse_authorization, request_message, request_payment, response_message,

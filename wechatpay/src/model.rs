@@ -190,6 +190,108 @@ pub struct RefundAmount {
     pub currency: Option<String>,
 }
 
+/// `event_type` of the merchant-transfer notification (商家转账回调通知, 用户确认模式): a bill
+/// reached a final state (`SUCCESS`, `FAIL` or `CANCELLED`). Its resource is a [`TransferBill`].
+pub const TRANSFER_BILL_FINISHED: &str = "MCHTRANSFER.BILL.FINISHED";
+
+/// `original_type` and associated data of the [`TRANSFER_BILL_FINISHED`] resource.
+pub const TRANSFER_BILL_RESOURCE_TYPE: &str = "mch_payment";
+
+/// 发起转账 (`POST /v3/fund-app/mch-transfer/transfer-bills`), merchant transfer in
+/// user-confirmation mode (商家转账 用户确认模式): WeChat answers a [`TransferBill`] in
+/// `WAIT_USER_CONFIRM` with a `package_info` for `wx.requestMerchantTransfer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferBillRequest {
+    /// The AppID bound to the merchant (商户AppID) under which `openid` was issued.
+    pub appid: String,
+    /// The merchant's bill number (商户单号): at most 32 digits and ASCII letters, unique per
+    /// merchant. Retry with the same number and the same content; never a new number until a
+    /// query says the first one failed.
+    pub out_bill_no: String,
+    /// 转账场景ID granted to the merchant, e.g. `1000` (现金营销), `1005` (佣金报酬).
+    pub transfer_scene_id: String,
+    /// The payee's openid under `appid` (收款用户OpenID).
+    pub openid: String,
+    /// The payee's real name (收款用户姓名), RSA-encrypted with WeChat Pay's public key, base64;
+    /// send `Wechatpay-Serial` with the key id. Required from 2,000 yuan (200,000 fen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Amount in fen (转账金额, 分), within the merchant's per-bill limits (default 0.1–200 yuan).
+    pub transfer_amount: i64,
+    /// Shown to the payee (转账备注): at most 32 characters.
+    pub transfer_remark: String,
+    /// Where `MCHTRANSFER.BILL.FINISHED` goes (通知地址): https, no query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    /// What the payee sees the money as (用户收款感知), e.g. `现金奖励`, `佣金报酬`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_recv_perception: Option<String>,
+    /// The scene's fixed report items (转账场景报备信息), e.g. for `1000` exactly `活动名称` and
+    /// `奖励说明`.
+    pub transfer_scene_report_infos: Vec<TransferSceneReportInfo>,
+}
+
+/// One report item of a transfer scene (转账场景报备信息).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferSceneReportInfo {
+    /// The item's fixed name (信息类型), e.g. `活动名称`.
+    pub info_type: String,
+    /// Its content (信息内容), e.g. `新会员有礼`.
+    pub info_content: String,
+}
+
+/// A merchant-transfer bill (商家转账单) as 发起转账 answers it (`out_bill_no`,
+/// `transfer_bill_no`, `create_time`, `state`, `package_info`), as 商户单号查询转账单 answers it
+/// (no `package_info`), as 撤销转账 answers it (`out_bill_no`, `transfer_bill_no`, `state`,
+/// `update_time`), and as the `MCHTRANSFER.BILL.FINISHED` resource carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferBill {
+    /// 商户号 (query answers and notifications; some notifications spell it `mchid`).
+    #[serde(default, alias = "mchid", skip_serializing_if = "Option::is_none")]
+    pub mch_id: Option<String>,
+    /// The merchant's bill number (商户单号).
+    pub out_bill_no: String,
+    /// WeChat's bill number (微信转账单号).
+    pub transfer_bill_no: String,
+    /// 商户AppID (query answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
+    /// 单据状态: `ACCEPTED`, `PROCESSING`, `WAIT_USER_CONFIRM`, `TRANSFERING` (WeChat's
+    /// spelling), `SUCCESS`, `FAIL`, `CANCELING`, `CANCELLED`. Final: `SUCCESS`, `FAIL`,
+    /// `CANCELLED` (see [`TransferBill::is_final`]).
+    pub state: String,
+    /// Amount in fen (转账金额) (query answers and notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_amount: Option<i64>,
+    /// 转账备注 (query answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_remark: Option<String>,
+    /// Why it failed (失败原因), e.g. `TRANSFER_RISK`, `MCH_CANCEL`, `OVERDUE_CLOSE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_reason: Option<String>,
+    /// 收款用户OpenID (query answers and notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    /// What the mini-program passes as `package` to `wx.requestMerchantTransfer` (跳转领取页面的
+    /// package信息): 发起转账 answers only, while `WAIT_USER_CONFIRM`. Opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_info: Option<String>,
+    /// When the bill was created (单据创建时间), RFC 3339 (absent from cancel answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    /// When its state last changed (最后一次状态变更时间), RFC 3339 (absent from create answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+}
+
+impl TransferBill {
+    /// Whether the state is final (`SUCCESS`, `FAIL`, `CANCELLED`): only then does WeChat send
+    /// `MCHTRANSFER.BILL.FINISHED`. Any other state may still end either way.
+    pub fn is_final(&self) -> bool {
+        matches!(self.state.as_str(), "SUCCESS" | "FAIL" | "CANCELLED")
+    }
+}
+
 /// WeChat's error body (错误应答), e.g. `{"code":"PARAM_ERROR","message":"…"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("WeChat Pay {code}: {message}")]
@@ -262,6 +364,98 @@ mod tests {
             ("SUCCESS", None)
         );
         assert_eq!(refund.mchid.as_deref(), Some("1900000100"));
+    }
+
+    // 发起转账, 商户单号查询转账单, 撤销转账 and 商家转账回调通知 of the merchant-transfer docs
+    // (用户确认模式), with placeholders where the docs elide values.
+    #[test]
+    fn reads_transfer_bills_from_every_answer_and_the_notification() {
+        let created: TransferBill = serde_json::from_str(r#"{"out_bill_no":"plfk2020042013","transfer_bill_no":"1330000071100999991182020050700019480001","create_time":"2015-05-20T13:29:35.120+08:00","state":"WAIT_USER_CONFIRM","package_info":"affffddafdfafddffda=="}"#).unwrap();
+        assert_eq!(
+            (created.state.as_str(), created.package_info.as_deref()),
+            ("WAIT_USER_CONFIRM", Some("affffddafdfafddffda=="))
+        );
+        assert!(!created.is_final() && created.update_time.is_none());
+
+        let queried: TransferBill = serde_json::from_str(r#"{"mch_id":"1900001109","out_bill_no":"plfk2020042013","transfer_bill_no":"1330000071100999991182020050700019480001","appid":"wxf636efh567hg4356","state":"SUCCESS","transfer_amount":400000,"transfer_remark":"2020年4月报销","fail_reason":"PAYEE_ACCOUNT_ABNORMAL","openid":"o-MYE42l80oelYMDE34nYD456Xoy","user_name":"757b340b45ebef5467rter35gf464344v3542sdf4t6re4tb4f54ty45t4yyry45","create_time":"2015-05-20T13:29:35.120+08:00","update_time":"2015-05-20T13:29:35.120+08:00"}"#).unwrap();
+        assert_eq!(
+            (queried.mch_id.as_deref(), queried.transfer_amount),
+            (Some("1900001109"), Some(400000))
+        );
+        assert!(queried.is_final() && queried.package_info.is_none());
+
+        let cancelled: TransferBill = serde_json::from_str(r#"{"out_bill_no":"plfk2020042013","transfer_bill_no":"1330000071100999991182020050700019480001","state":"CANCELING","update_time":"2015-05-20T13:29:35.120+08:00"}"#).unwrap();
+        assert_eq!(
+            (cancelled.state.as_str(), cancelled.create_time),
+            ("CANCELING", None)
+        );
+
+        let key = b"0123456789abcdef0123456789abcdef";
+        let plain = r#"{"out_bill_no":"plfk2020042013","transfer_bill_no":"1330000071100999991182020050700019480001","state":"FAIL","mchid":"1900001109","transfer_amount":2000,"openid":"o-MYE42l80oelYMDE34nYD456Xoy","fail_reason":"TRANSFER_RISK","create_time":"2015-05-20T13:29:35.120+08:00","update_time":"2015-05-20T13:29:35.120+08:00"}"#;
+        let ciphertext =
+            encrypt_resource(key, "wsSDmYr377VK", "mch_payment", plain.as_bytes()).unwrap();
+        let body = format!(
+            r#"{{"id":"3f2b9c1e-7a4d-5e60-8b1f-0c9d2e4a6b71","create_time":"2025-04-07T15:09:07+08:00","resource_type":"encrypt-resource","event_type":"MCHTRANSFER.BILL.FINISHED","summary":"商家转账单据终态通知","resource":{{"original_type":"mch_payment","algorithm":"AEAD_AES_256_GCM","ciphertext":"{ciphertext}","associated_data":"mch_payment","nonce":"wsSDmYr377VK"}}}}"#
+        );
+        let notification: Notification = serde_json::from_str(&body).unwrap();
+        assert_eq!(notification.event_type, TRANSFER_BILL_FINISHED);
+        assert_eq!(
+            notification.resource.original_type,
+            TRANSFER_BILL_RESOURCE_TYPE
+        );
+        let bill: TransferBill = notification.decrypt(key).unwrap();
+        assert_eq!(
+            (
+                bill.state.as_str(),
+                bill.mch_id.as_deref(),
+                bill.fail_reason.as_deref()
+            ),
+            ("FAIL", Some("1900001109"), Some("TRANSFER_RISK"))
+        );
+    }
+
+    #[test]
+    fn writes_a_transfer_request_with_wechats_field_names() {
+        let request = TransferBillRequest {
+            appid: "wxf636efh567hg4356".into(),
+            out_bill_no: "plfk2020042013".into(),
+            transfer_scene_id: "1000".into(),
+            openid: "o-MYE42l80oelYMDE34nYD456Xoy".into(),
+            user_name: None,
+            transfer_amount: 400,
+            transfer_remark: "新会员有礼".into(),
+            notify_url: Some("https://www.weixin.qq.com/wxpay/pay.php".into()),
+            user_recv_perception: Some("现金奖励".into()),
+            transfer_scene_report_infos: vec![
+                TransferSceneReportInfo {
+                    info_type: "活动名称".into(),
+                    info_content: "新会员有礼".into(),
+                },
+                TransferSceneReportInfo {
+                    info_type: "奖励说明".into(),
+                    info_content: "注册会员抽奖一等奖".into(),
+                },
+            ],
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "appid": "wxf636efh567hg4356", "out_bill_no": "plfk2020042013",
+                "transfer_scene_id": "1000", "openid": "o-MYE42l80oelYMDE34nYD456Xoy",
+                "transfer_amount": 400, "transfer_remark": "新会员有礼",
+                "notify_url": "https://www.weixin.qq.com/wxpay/pay.php",
+                "user_recv_perception": "现金奖励",
+                "transfer_scene_report_infos": [
+                    { "info_type": "活动名称", "info_content": "新会员有礼" },
+                    { "info_type": "奖励说明", "info_content": "注册会员抽奖一等奖" },
+                ],
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<TransferBillRequest>(json).unwrap(),
+            request
+        );
     }
 
     #[test]

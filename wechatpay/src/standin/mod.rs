@@ -3,16 +3,22 @@
 //! It checks each request's `Authorization` as WeChat does, answers with WeChat's JSON and
 //! error codes, and signs every answer with its WeChat Pay key (`Wechatpay-*` headers). Tests
 //! drive the shopper's side with Rust calls: [`StandIn::pay`], [`StandIn::refund_settles`], and
-//! signed, encrypted notifications to POST at the gateway.
+//! signed, encrypted notifications to POST at the gateway. Merchant transfers (商家转账, 用户确认
+//! 模式) likewise: [`StandIn::confirm_transfer`], [`StandIn::transfer_ends`],
+//! [`StandIn::transfer_notification`].
 //!
 //! Served: `POST /v3/pay/transactions/jsapi`, `GET /v3/pay/transactions/out-trade-no/{no}`,
 //! `POST /v3/pay/transactions/out-trade-no/{no}/close`, `POST /v3/refund/domestic/refunds`,
-//! `GET /v3/refund/domestic/refunds/{out_refund_no}`.
+//! `GET /v3/refund/domestic/refunds/{out_refund_no}`,
+//! `POST /v3/fund-app/mch-transfer/transfer-bills`,
+//! `GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}`,
+//! `POST /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}/cancel`.
 
 mod notify;
 mod routes;
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{FixedOffset, Utc};
@@ -23,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use notify::SignedNotification;
 
-use crate::model::{Refund, Transaction};
+use crate::model::{Refund, Transaction, TransferBill};
 use crate::{parse_private_key, parse_public_key, test_keys};
 
 /// Who the stand-in is and which keys it trusts: the merchant's side as WeChat knows it, and
@@ -45,6 +51,9 @@ pub struct StandInConfig {
     pub platform_public_key_id: String,
     /// The merchant's API v3 key (APIv3密钥) that seals notification resources.
     pub api_v3_key: [u8; 32],
+    /// The merchant's per-bill transfer limits in fen (单笔转账上下限, set in 商户平台 产品设置);
+    /// outside them 发起转账 answers `INVALID_REQUEST`. WeChat's default is 0.1–200 yuan.
+    pub transfer_limits: RangeInclusive<i64>,
 }
 
 impl StandInConfig {
@@ -62,6 +71,7 @@ impl StandInConfig {
                 .expect("the fixed platform private key parses"),
             platform_public_key_id: "PUB_KEY_ID_0112300001092025010100000001".into(),
             api_v3_key: *b"FenhongStandInApiV3Key0000000032",
+            transfer_limits: 10..=20_000,
         }
     }
 }
@@ -101,6 +111,7 @@ struct Inner {
 struct State {
     orders: HashMap<String, Order>,
     refunds: HashMap<String, Refund>,
+    transfers: HashMap<String, Transfer>,
     requests: Vec<RecordedRequest>,
     failures: Vec<Failure>,
 }
@@ -110,6 +121,15 @@ struct Order {
     request: serde_json::Value,
     prepay_id: String,
     transaction: Transaction,
+}
+
+/// A merchant-transfer bill: the request that created it (its encrypted `user_name`, which
+/// differs on every encryption, replaced by whether there was one), the `package_info` the create
+/// answer carries, and the bill in the query's form.
+struct Transfer {
+    request: serde_json::Value,
+    package_info: String,
+    bill: TransferBill,
 }
 
 /// An error to answer instead of the next request under `path_prefix`.
@@ -160,6 +180,15 @@ impl StandIn {
     /// A refund as stored, in the refund query's form.
     pub fn refund(&self, out_refund_no: &str) -> Option<Refund> {
         self.state().refunds.get(out_refund_no).cloned()
+    }
+
+    /// A merchant-transfer bill as stored, in the query's form (商户单号查询转账单: no
+    /// `package_info`).
+    pub fn transfer_bill(&self, out_bill_no: &str) -> Option<TransferBill> {
+        self.state()
+            .transfers
+            .get(out_bill_no)
+            .map(|t| t.bill.clone())
     }
 
     /// Every request received so far, oldest first.
@@ -221,6 +250,52 @@ impl StandIn {
         refund.clone()
     }
 
+    /// The payee confirms the transfer in the mini-program (`wx.requestMerchantTransfer`) and the
+    /// money arrives: `SUCCESS`. Confirming a successful bill returns it unchanged. Panics on an
+    /// unknown bill or one that failed or was cancelled.
+    pub fn confirm_transfer(&self, out_bill_no: &str) -> TransferBill {
+        self.end_transfer(out_bill_no, "SUCCESS")
+    }
+
+    /// A transfer bill reaches a final state: `SUCCESS`, `FAIL` (with `fail_reason`
+    /// `TRANSFER_RISK`) or `CANCELLED` (with `fail_reason` `MCH_CANCEL`, as after the merchant's
+    /// cancel). Ending a bill in the state it already has returns it unchanged. Panics on an
+    /// unknown bill, another state, or a bill already final in another state.
+    pub fn transfer_ends(&self, out_bill_no: &str, state: &str) -> TransferBill {
+        assert!(
+            matches!(state, "SUCCESS" | "FAIL" | "CANCELLED"),
+            "stand-in: a transfer ends SUCCESS, FAIL or CANCELLED, not {state}"
+        );
+        self.end_transfer(out_bill_no, state)
+    }
+
+    fn end_transfer(&self, out_bill_no: &str, state: &str) -> TransferBill {
+        let mut guard = self.state();
+        let Some(transfer) = guard.transfers.get_mut(out_bill_no) else {
+            drop(guard);
+            panic!("stand-in: no transfer bill {out_bill_no}");
+        };
+        let bill = &mut transfer.bill;
+        if bill.state == state {
+            return bill.clone();
+        }
+        if bill.is_final() {
+            let was = bill.state.clone();
+            drop(guard);
+            panic!(
+                "stand-in: transfer bill {out_bill_no} is already {was} and cannot become {state}"
+            );
+        }
+        bill.state = state.into();
+        bill.fail_reason = match state {
+            "FAIL" => Some("TRANSFER_RISK".into()),
+            "CANCELLED" => Some("MCH_CANCEL".into()),
+            _ => None,
+        };
+        bill.update_time = Some(beijing_now(RFC3339));
+        bill.clone()
+    }
+
     /// The next request whose path starts with `path_prefix` (after its signature is checked)
     /// answers `status` with WeChat error `code`, e.g. `fail_next("/v3/refund", 500,
     /// "SYSTEM_ERROR")`. Several may be queued; each fires once.
@@ -268,6 +343,14 @@ fn hex(n: usize) -> String {
     (0..n)
         .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
         .collect()
+}
+
+/// An opaque `package_info` like WeChat's: base64 of 96 random bytes.
+fn package_info() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 96];
+    rand::thread_rng().fill(&mut bytes[..]);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn alphanumerics(n: usize) -> String {

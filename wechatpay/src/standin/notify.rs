@@ -9,7 +9,10 @@ use rsa::RsaPrivateKey;
 use serde_json::json;
 
 use super::{alphanumerics, beijing_now, hex, now_secs, StandIn, RFC3339};
-use crate::model::{Notification, NotificationResource, RESOURCE_ALGORITHM};
+use crate::model::{
+    Notification, NotificationResource, RESOURCE_ALGORITHM, TRANSFER_BILL_FINISHED,
+    TRANSFER_BILL_RESOURCE_TYPE,
+};
 use crate::{encrypt_resource, response_message, sign, AUTH_SCHEME};
 
 /// A notification as WeChat would POST it: the JSON body and its `Wechatpay-*` headers.
@@ -184,6 +187,40 @@ impl StandIn {
         }
         let event = format!("REFUND.{}", r.status);
         self.notification(&event, summary, "refund", &resource.to_string())
+    }
+
+    /// `MCHTRANSFER.BILL.FINISHED` for a transfer bill in a final state (see
+    /// [`StandIn::confirm_transfer`], [`StandIn::transfer_ends`] and the cancel endpoint), with
+    /// the notification's fields (`mch_id`, no `appid`, `transfer_remark` or `package_info`),
+    /// sealed with associated data `mch_payment`. Panics on an unknown or unfinished bill.
+    pub fn transfer_notification(&self, out_bill_no: &str) -> SignedNotification {
+        let bill = self
+            .transfer_bill(out_bill_no)
+            .unwrap_or_else(|| panic!("stand-in: no transfer bill {out_bill_no}"));
+        assert!(
+            bill.is_final(),
+            "stand-in: transfer bill {out_bill_no} is {}; WeChat notifies final states only",
+            bill.state
+        );
+        let mut resource = json!({
+            "out_bill_no": bill.out_bill_no,
+            "transfer_bill_no": bill.transfer_bill_no,
+            "state": bill.state,
+            "mch_id": bill.mch_id,
+            "transfer_amount": bill.transfer_amount,
+            "openid": bill.openid,
+            "create_time": bill.create_time,
+            "update_time": bill.update_time,
+        });
+        if let Some(reason) = &bill.fail_reason {
+            resource["fail_reason"] = json!(reason);
+        }
+        self.notification(
+            TRANSFER_BILL_FINISHED,
+            "商家转账单据终态通知",
+            TRANSFER_BILL_RESOURCE_TYPE,
+            &resource.to_string(),
+        )
     }
 
     fn notification(

@@ -6,15 +6,23 @@ use std::collections::HashMap;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 
-use super::{beijing_now, digits, hex, now_secs, Order, RecordedRequest, StandIn, RFC3339};
-use crate::model::{ApiError, Payer, Refund, RefundAmount, Transaction, TransactionAmount};
+use super::{
+    beijing_now, digits, hex, now_secs, package_info, Order, RecordedRequest, StandIn, Transfer,
+    RFC3339,
+};
+use crate::model::{
+    ApiError, Payer, Refund, RefundAmount, Transaction, TransactionAmount, TransferBill,
+};
 use crate::{
     parse_authorization, request_message, response_message, sign, verify, within_clock_skew,
 };
@@ -34,6 +42,18 @@ pub(super) fn router(standin: StandIn) -> Router {
         .route(
             "/v3/refund/domestic/refunds/{out_refund_no}",
             get(query_refund),
+        )
+        .route(
+            "/v3/fund-app/mch-transfer/transfer-bills",
+            post(create_transfer),
+        )
+        .route(
+            "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}",
+            get(query_transfer),
+        )
+        .route(
+            "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel",
+            post(cancel_transfer),
         )
         .fallback(|| async { WxError::new(404, "NOT_FOUND", "请求的资源不存在") })
         .layer(middleware::from_fn_with_state(standin.clone(), gate))
@@ -234,6 +254,57 @@ fn valid_out_refund_no(no: &str) -> bool {
         && no
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
+}
+
+/// 商户单号 of a transfer bill: digits and ASCII letters only, 5–32 of them.
+fn valid_out_bill_no(no: &str) -> bool {
+    (5..=32).contains(&no.len()) && no.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The report items each transfer scene must send, exactly these and once each (转账场景ID 及
+/// 转账场景报备信息 的固定搭配). Other scenes' items are not checked.
+const SCENE_REPORT_INFOS: &[(&str, &[&str])] = &[
+    ("1000", &["活动名称", "奖励说明"]),
+    ("1002", &["补贴类型"]),
+    ("1004", &["保险产品备案编号", "保险名称", "保险操作单号"]),
+    ("1005", &["岗位类型", "报酬说明"]),
+    ("1009", &["采购商品名称"]),
+    ("1010", &["回收商品名称"]),
+    ("1011", &["赔付原因"]),
+    ("1013", &["公益活动名称", "公益活动备案编号"]),
+];
+
+/// 转账场景报备信息: a non-empty list of non-empty `info_type`/`info_content`, matching the
+/// scene's fixed items.
+fn check_report_infos(scene: &str, infos: &[Value]) -> Result<(), WxError> {
+    if infos.is_empty() {
+        return Err(missing("/transfer_scene_report_infos"));
+    }
+    let mut types = Vec::with_capacity(infos.len());
+    for info in infos {
+        let info_type = info.get("info_type").and_then(Value::as_str);
+        let content = info.get("info_content").and_then(Value::as_str);
+        match (info_type, content) {
+            (Some(t), Some(c)) if !t.is_empty() && !c.is_empty() => types.push(t),
+            _ => {
+                return Err(param_error(
+                    "转账场景报备信息transfer_scene_report_infos的info_type和info_content必填",
+                ))
+            }
+        }
+    }
+    if let Some((_, expected)) = SCENE_REPORT_INFOS.iter().find(|(id, _)| *id == scene) {
+        let mut wanted = expected.to_vec();
+        wanted.sort_unstable();
+        types.sort_unstable();
+        if types != wanted {
+            return Err(param_error(format!(
+                "转账场景{scene}的报备信息transfer_scene_report_infos应为且仅为：{}",
+                expected.join("、")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// 通知地址: an absolute https or http URL, at most 256 characters, without a query.
@@ -503,6 +574,185 @@ async fn query_refund(State(standin): State<StandIn>, Path(out_refund_no): Path<
     }
 }
 
+/// 发起转账 (`POST /v3/fund-app/mch-transfer/transfer-bills`), 用户确认模式: a bill in
+/// `WAIT_USER_CONFIRM` with its `package_info`. The same `out_bill_no` with the same content
+/// answers the same bill (as it now is); with other content `INVALID_REQUEST`.
+async fn create_transfer(
+    State(standin): State<StandIn>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let config = standin.config();
+    let request = json_body(&bytes)?;
+    let appid = required_str(&request, "/appid")?;
+    let out_bill_no = required_str(&request, "/out_bill_no")?;
+    let scene = required_str(&request, "/transfer_scene_id")?;
+    let openid = required_str(&request, "/openid")?;
+    let amount = required_i64(&request, "/transfer_amount")?;
+    let remark = required_str(&request, "/transfer_remark")?;
+    let infos = request
+        .pointer("/transfer_scene_report_infos")
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing("/transfer_scene_report_infos"))?;
+    let user_name = optional_str(&request, "/user_name");
+
+    if !valid_out_bill_no(out_bill_no) {
+        return Err(param_error(
+            "商户单号out_bill_no应为5到32位数字或大小写字母",
+        ));
+    }
+    if scene.is_empty() || scene.len() > 36 {
+        return Err(param_error("转账场景ID transfer_scene_id应为1到36个字符"));
+    }
+    if openid.is_empty() || openid.len() > 64 {
+        return Err(param_error("收款用户OpenID openid应为1到64个字符"));
+    }
+    if remark.is_empty() || remark.chars().count() > 32 {
+        return Err(param_error("转账备注transfer_remark应为1到32个字符"));
+    }
+    if amount < 1 {
+        return Err(param_error("转账金额transfer_amount应大于等于1"));
+    }
+    if optional_str(&request, "/notify_url").is_some_and(|url| !valid_notify_url(url)) {
+        return Err(param_error(
+            "通知地址notify_url应为不带参数的https或http地址",
+        ));
+    }
+    check_report_infos(scene, infos)?;
+    if appid != config.appid {
+        return Err(invalid_request("AppID与商户号的绑定关系不存在"));
+    }
+    if !config.transfer_limits.contains(&amount) {
+        return Err(invalid_request("超过单笔转账上下限，核实产品设置是否准确"));
+    }
+    if amount >= 200_000 && user_name.is_none() {
+        return Err(param_error(
+            "转账金额大于等于2000元时，收款用户姓名user_name必填",
+        ));
+    }
+    if let Some(name) = user_name {
+        let serial = headers
+            .get(crate::HEADER_SERIAL)
+            .and_then(|v| v.to_str().ok());
+        if serial != Some(config.platform_public_key_id.as_str()) {
+            return Err(param_error(
+                "请求包含加密字段时，Wechatpay-Serial应为加密所用的微信支付公钥ID",
+            ));
+        }
+        let sealed = BASE64.decode(name).map_or(0, |b| b.len());
+        if sealed != config.platform_private_key.size() {
+            return Err(param_error(
+                "收款用户姓名user_name解密失败，应为微信支付公钥加密后的BASE64字符串",
+            ));
+        }
+    }
+
+    // RSA-OAEP gives another user_name ciphertext on every retry: compare whether one was sent.
+    let mut compared = request.clone();
+    if let Some(name) = compared.get_mut("user_name") {
+        *name = Value::Bool(true);
+    }
+    let mut state = standin.state();
+    if let Some(existing) = state.transfers.get(out_bill_no) {
+        return match existing.request == compared {
+            true => Ok(Json(create_answer(existing)).into_response()),
+            false => Err(invalid_request("单号已存在但信息不一致，请查单后比较确认")),
+        };
+    }
+    let now = beijing_now(RFC3339);
+    let transfer = Transfer {
+        request: compared,
+        package_info: package_info(),
+        bill: TransferBill {
+            mch_id: Some(config.mchid.clone()),
+            out_bill_no: out_bill_no.into(),
+            transfer_bill_no: format!("1330{}{}{}", digits(13), beijing_now("%y%m%d"), digits(11)),
+            appid: Some(appid.into()),
+            state: "WAIT_USER_CONFIRM".into(),
+            transfer_amount: Some(amount),
+            transfer_remark: Some(remark.into()),
+            fail_reason: None,
+            openid: Some(openid.into()),
+            package_info: None,
+            create_time: Some(now.clone()),
+            update_time: Some(now),
+        },
+    };
+    let answer = create_answer(&transfer);
+    state.transfers.insert(out_bill_no.into(), transfer);
+    Ok(Json(answer).into_response())
+}
+
+/// 发起转账's answer: the bill's numbers, creation time and state, the `package_info` while the
+/// payee has to confirm, and the failure reason once failed.
+fn create_answer(transfer: &Transfer) -> Value {
+    let bill = &transfer.bill;
+    let mut answer = json!({
+        "out_bill_no": bill.out_bill_no,
+        "transfer_bill_no": bill.transfer_bill_no,
+        "create_time": bill.create_time,
+        "state": bill.state,
+    });
+    if bill.state == "WAIT_USER_CONFIRM" {
+        answer["package_info"] = json!(transfer.package_info);
+    }
+    if let Some(reason) = &bill.fail_reason {
+        answer["fail_reason"] = json!(reason);
+    }
+    answer
+}
+
+fn no_transfer_bill() -> WxError {
+    WxError::new(404, "NOT_FOUND", "记录不存在")
+}
+
+/// 商户单号查询转账单 (`GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}`).
+async fn query_transfer(State(standin): State<StandIn>, Path(out_bill_no): Path<String>) -> Answer {
+    match standin.transfer_bill(&out_bill_no) {
+        Some(bill) => Ok(Json(bill).into_response()),
+        None => Err(no_transfer_bill()),
+    }
+}
+
+/// 撤销转账 (`POST /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel`):
+/// before the transfer is final WeChat accepts (`CANCELING`) and cancels asynchronously; here the
+/// bill is `CANCELLED` (`fail_reason` `MCH_CANCEL`) at once while the answer says `CANCELING`.
+/// Again on a cancelled bill it answers `CANCELLED`; on a successful or failed one
+/// `INVALID_REQUEST`.
+async fn cancel_transfer(
+    State(standin): State<StandIn>,
+    Path(out_bill_no): Path<String>,
+) -> Answer {
+    let mut state = standin.state();
+    let transfer = state
+        .transfers
+        .get_mut(&out_bill_no)
+        .ok_or_else(no_transfer_bill)?;
+    let bill = &mut transfer.bill;
+    let answered = match bill.state.as_str() {
+        "CANCELING" | "CANCELLED" => bill.state.clone(),
+        "SUCCESS" | "FAIL" => {
+            return Err(invalid_request(format!(
+                "转账单据状态为{}，不允许撤销",
+                bill.state
+            )))
+        }
+        _ => {
+            bill.state = "CANCELLED".into();
+            bill.fail_reason = Some("MCH_CANCEL".into());
+            bill.update_time = Some(beijing_now(RFC3339));
+            "CANCELING".to_owned()
+        }
+    };
+    Ok(Json(json!({
+        "out_bill_no": bill.out_bill_no,
+        "transfer_bill_no": bill.transfer_bill_no,
+        "state": answered,
+        "update_time": bill.update_time,
+    }))
+    .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +773,13 @@ mod tests {
         assert!(
             valid_notify_url("https://shop.example.com/wechat/notify")
                 && valid_notify_url("http://127.0.0.1:3000/n")
+        );
+        assert!(valid_out_bill_no("plfk2020042013") && valid_out_bill_no("ABCde"));
+        assert!(
+            !valid_out_bill_no("FH01")
+                && !valid_out_bill_no(&"1".repeat(33))
+                && !valid_out_bill_no("FH_2025001")
+                && !valid_out_bill_no("转账单号12345")
         );
         assert!(
             !valid_notify_url("https://shop.example.com/n?x=1")
