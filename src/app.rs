@@ -151,6 +151,14 @@ impl Fenhong {
                     Ok(_) => {}
                     Err(err) => tracing::error!(error = %err.detail(), "WeChat Pay lookups failed"),
                 }
+                match services::transfers::sweep(&state, state.clock.now()).await {
+                    Ok(0) => {}
+                    Ok(ended) => {
+                        state.live.wake();
+                        tracing::info!(ended, "WeChat Pay transfer lookups")
+                    }
+                    Err(err) => tracing::error!(error = %err.detail(), "transfer lookups failed"),
+                }
                 match services::sweeps::run_once(&state.db, state.clock.now()).await {
                     Ok(report) if report != Default::default() => {
                         state.live.wake();

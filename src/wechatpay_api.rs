@@ -9,7 +9,7 @@ use entity::wechat_pay_account;
 use reqwest::{Method, StatusCode};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::Value;
-use wechatpay::{ApiError, Refund, Transaction};
+use wechatpay::{ApiError, Refund, Transaction, TransferBill};
 
 use crate::{
     error::{AppError, AppResult},
@@ -275,5 +275,53 @@ impl PayClient {
             Err(PayError::Refused { code, .. }) if code == "RESOURCE_NOT_EXISTS" => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    /// `POST /v3/fund-app/mch-transfer/transfer-bills` (商家转账, user confirmation).
+    pub async fn transfer(
+        &self,
+        account: &PayAccount,
+        body: &Value,
+    ) -> Result<TransferBill, PayError> {
+        let path = "/v3/fund-app/mch-transfer/transfer-bills";
+        let text = self
+            .call(account, Method::POST, path, Some(body))
+            .await?
+            .ok_or_else(|| PayError::Unreachable("transfer-bills answered 404".into()))?;
+        Self::parse(&text)
+    }
+
+    /// `GET …/transfer-bills/out-bill-no/{out_bill_no}`; `None` if WeChat has none.
+    pub async fn transfer_bill(
+        &self,
+        account: &PayAccount,
+        out_bill_no: &str,
+    ) -> Result<Option<TransferBill>, PayError> {
+        let path = format!("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}");
+        match self.call(account, Method::GET, &path, None).await {
+            Ok(Some(text)) => Self::parse(&text).map(Some),
+            Ok(None) => Ok(None),
+            Err(PayError::Refused { code, .. }) if code == "NOT_FOUND" => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `POST …/transfer-bills/out-bill-no/{out_bill_no}/cancel`.
+    pub async fn cancel_transfer(
+        &self,
+        account: &PayAccount,
+        out_bill_no: &str,
+    ) -> Result<TransferBill, PayError> {
+        let path =
+            format!("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel");
+        let text =
+            self.call(account, Method::POST, &path, None)
+                .await?
+                .ok_or(PayError::Refused {
+                    status: 404,
+                    code: "NOT_FOUND".into(),
+                    message: "no such transfer".into(),
+                })?;
+        Self::parse(&text)
     }
 }

@@ -10,6 +10,7 @@ mod m20261123_000005_live;
 mod m20261123_000006_dashboard;
 mod m20261124_000007_accounts;
 mod m20261124_000008_wechat_pay;
+mod m20261124_000009_transfers;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_dashboard::Migration),
             Box::new(m20261124_000007_accounts::Migration),
             Box::new(m20261124_000008_wechat_pay::Migration),
+            Box::new(m20261124_000009_transfers::Migration),
         ]
     }
 }

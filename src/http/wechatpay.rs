@@ -98,6 +98,14 @@ pub async fn notify(
                 Err(_) => return fail(StatusCode::BAD_REQUEST, "the resource does not decrypt"),
             }
         }
+        "MCHTRANSFER.BILL.FINISHED" => {
+            match notification.decrypt::<wechatpay::TransferBill>(&account.api_v3_key) {
+                Ok(bill) => {
+                    crate::services::transfers::apply_bill(state, &account, &bill, now).await
+                }
+                Err(_) => return fail(StatusCode::BAD_REQUEST, "the resource does not decrypt"),
+            }
+        }
         other => {
             tracing::info!(
                 merchant_id,

@@ -59,6 +59,13 @@ pub enum EventKind {
         user_id: i64,
         amount: Decimal,
     },
+    /// A withdrawal moved on (TRANSFERRING, PAID, FAILED).
+    WithdrawalChanged {
+        withdrawal_id: i64,
+        user_id: i64,
+        amount: Decimal,
+        status: String,
+    },
     WalletsChanged,
 }
 

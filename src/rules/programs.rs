@@ -47,6 +47,20 @@ pub struct ValueAddedRules {
 pub struct WithdrawalRules {
     pub min_withdrawal: Decimal,
     pub fee_ratio: Decimal,
+    /// The largest single request.
+    #[serde(default = "default_max_withdrawal")]
+    pub max_withdrawal: Decimal,
+    /// The WeChat Pay transfer scene withdrawals are paid under (`1000`: 现金营销).
+    #[serde(default = "default_transfer_scene_id")]
+    pub transfer_scene_id: String,
+}
+
+fn default_max_withdrawal() -> Decimal {
+    dec!(200.00)
+}
+
+fn default_transfer_scene_id() -> String {
+    "1000".into()
 }
 
 impl Default for WithdrawalRules {
@@ -54,6 +68,8 @@ impl Default for WithdrawalRules {
         Self {
             min_withdrawal: dec!(10.00),
             fee_ratio: dec!(0.00),
+            max_withdrawal: default_max_withdrawal(),
+            transfer_scene_id: default_transfer_scene_id(),
         }
     }
 }
@@ -157,6 +173,16 @@ impl ProgramSet {
         if let Some(w) = &self.withdrawal {
             money_or_zero(w.min_withdrawal, "minWithdrawal")?;
             ratio(w.fee_ratio, "feeRatio")?;
+            money_or_zero(w.max_withdrawal, "maxWithdrawal")?;
+            if w.max_withdrawal < w.min_withdrawal {
+                return Err("maxWithdrawal must not be below minWithdrawal".into());
+            }
+            if w.transfer_scene_id.is_empty()
+                || w.transfer_scene_id.len() > 32
+                || !w.transfer_scene_id.chars().all(|c| c.is_ascii_digit())
+            {
+                return Err("transferSceneId is the digits of a WeChat Pay transfer scene".into());
+            }
         }
         if let Some(days) = self.auto_complete_days {
             if !(0..=365).contains(&days) {

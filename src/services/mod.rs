@@ -12,6 +12,7 @@ pub mod points;
 pub mod programs;
 pub mod queue;
 pub mod sweeps;
+pub mod transfers;
 pub mod value_added;
 pub mod wallet;
 pub mod withdrawals;

@@ -40,6 +40,12 @@ pub async fn request_withdrawal(
             rules.min_withdrawal
         )));
     }
+    if amount > rules.max_withdrawal {
+        return Err(AppError::InvalidInput(format!(
+            "the largest withdrawal is {}",
+            rules.max_withdrawal
+        )));
+    }
     let fee = floor2(amount * rules.fee_ratio);
     let created = db
         .transaction::<_, _, AppError>(|tx| {
@@ -192,6 +198,13 @@ pub async fn review_withdrawal(
         })
         .await?;
     Ok(reviewed)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<withdrawal::Model> {
+    withdrawal::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("withdrawal"))
 }
 
 /// A shopper's own withdrawals at a merchant, newest first.

@@ -29,6 +29,7 @@ mod rebate;
 mod roles;
 mod schema_sync;
 mod text_inputs;
+mod transfers;
 mod value_added;
 mod value_added_props;
 mod walkthrough;

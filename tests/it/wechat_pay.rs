@@ -17,15 +17,15 @@ const CREATE: &str = "mutation($i: CreatePaymentInput!) { createPayment(input: $
 const PAYMENT: &str = "query($id: ID!) { payment(id: $id) { status order { id status amount cashPaid pointsUsed refundedAmount rewards { kind amount beneficiary { id } } } } }";
 const REFUND: &str = "mutation($o: ID!, $a: Decimal, $r: String) { refundOrder(orderId: $o, amount: $a, reason: $r) { id status cashPaid refundedAmount refunds { id amount status reason } } }";
 
-struct Pay {
-    t: TestApp,
-    standin: StandIn,
-    shop: Shop,
+pub struct Pay {
+    pub t: TestApp,
+    pub standin: StandIn,
+    pub shop: Shop,
 }
 
 /// A shop with the queue (RULES.md: N = 3, q = 0.40, r1 = 0.20) and rebate programs and
 /// `shoppers` members, its WeChat Pay connected to the stand-in.
-async fn pay_shop(shoppers: usize) -> Pay {
+pub async fn pay_shop(shoppers: usize) -> Pay {
     let mut config = StandInConfig::for_tests();
     config.appid = fenhong::config::DEVELOPMENT_APPID.into();
     let standin = StandIn::start(config).await;
@@ -58,7 +58,7 @@ fn wechat_pay_input(standin: &StandIn) -> Value {
 }
 
 impl Pay {
-    fn shopper(&self, i: usize) -> (&str, &str) {
+    pub fn shopper(&self, i: usize) -> (&str, &str) {
         let (token, id) = &self.shop.shoppers[i];
         (token, id)
     }
@@ -78,12 +78,12 @@ impl Pay {
     }
 
     /// Sends a notification as WeChat would, stamped with the server's clock; the status.
-    async fn deliver(&self, n: &SignedNotification) -> (u16, String) {
+    pub async fn deliver(&self, n: &SignedNotification) -> (u16, String) {
         let n = n.with_timestamp(self.t.clock.now().timestamp());
         self.deliver_as_is(&n).await
     }
 
-    async fn deliver_as_is(&self, n: &SignedNotification) -> (u16, String) {
+    pub async fn deliver_as_is(&self, n: &SignedNotification) -> (u16, String) {
         let uri = format!("/wechatpay/notify/{}", self.shop.merchant.id);
         let (status, body) = self.t.request(n.http_request(&uri)).await;
         (status, String::from_utf8_lossy(&body).into_owned())

@@ -11,6 +11,12 @@ pub enum MerchantEventKind {
     OrderCompleted,
     MemberJoined,
     WithdrawalRequested,
+    /// A withdrawal is being transferred to the shopper's WeChat balance.
+    WithdrawalTransferring,
+    /// A withdrawal reached the shopper (transfer confirmed).
+    WithdrawalPaid,
+    /// A withdrawal's transfer failed or was cancelled; the amount is back in her cash.
+    WithdrawalFailed,
     /// Events may have been missed (a reconnect, a slow reader): reload what is shown.
     Resync,
 }
@@ -90,6 +96,22 @@ impl MerchantEvent {
                 amount,
             } => {
                 out.kind = MerchantEventKind::WithdrawalRequested;
+                out.withdrawal_id = id(*withdrawal_id);
+                out.user_id = id(*user_id);
+                out.amount = Some(*amount);
+            }
+            EventKind::WithdrawalChanged {
+                withdrawal_id,
+                user_id,
+                amount,
+                status,
+            } => {
+                out.kind = match status.as_str() {
+                    "TRANSFERRING" => MerchantEventKind::WithdrawalTransferring,
+                    "PAID" => MerchantEventKind::WithdrawalPaid,
+                    "FAILED" => MerchantEventKind::WithdrawalFailed,
+                    _ => return None,
+                };
                 out.withdrawal_id = id(*withdrawal_id);
                 out.user_id = id(*user_id);
                 out.amount = Some(*amount);

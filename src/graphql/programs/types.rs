@@ -82,13 +82,23 @@ impl From<ValueAddedRulesInput> for rules::ValueAddedRules {
 pub struct WithdrawalRulesInput {
     pub min_withdrawal: Decimal,
     pub fee_ratio: Option<Decimal>,
+    /// The largest single request (default 200.00).
+    pub max_withdrawal: Option<Decimal>,
+    /// The WeChat Pay transfer scene withdrawals are paid under (default `1000`, 现金营销).
+    pub transfer_scene_id: Option<String>,
 }
 
 impl From<WithdrawalRulesInput> for rules::WithdrawalRules {
     fn from(i: WithdrawalRulesInput) -> Self {
+        let defaults = rules::WithdrawalRules::default();
         Self {
             min_withdrawal: i.min_withdrawal,
             fee_ratio: i.fee_ratio.unwrap_or(dec!(0.00)),
+            max_withdrawal: i.max_withdrawal.unwrap_or(defaults.max_withdrawal),
+            transfer_scene_id: i
+                .transfer_scene_id
+                .map(|s| s.trim().to_owned())
+                .unwrap_or(defaults.transfer_scene_id),
         }
     }
 }
@@ -192,6 +202,8 @@ impl From<rules::ValueAddedRules> for ValueAddedRules {
 pub struct WithdrawalRules {
     pub min_withdrawal: Decimal,
     pub fee_ratio: Decimal,
+    pub max_withdrawal: Decimal,
+    pub transfer_scene_id: String,
 }
 
 impl From<rules::WithdrawalRules> for WithdrawalRules {
@@ -199,6 +211,8 @@ impl From<rules::WithdrawalRules> for WithdrawalRules {
         Self {
             min_withdrawal: r.min_withdrawal,
             fee_ratio: r.fee_ratio,
+            max_withdrawal: r.max_withdrawal,
+            transfer_scene_id: r.transfer_scene_id,
         }
     }
 }

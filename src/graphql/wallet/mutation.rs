@@ -7,7 +7,7 @@ use crate::{
     auth::StaffRole,
     error::AppError,
     graphql::context::{ContextExt, Guard},
-    services::{parse_id, points, withdrawals},
+    services::{parse_id, payments, points, transfers, withdrawals},
 };
 
 #[derive(Default)]
@@ -31,7 +31,10 @@ impl WalletMutation {
         Ok(Withdrawal(created))
     }
 
-    /// Owner or manager: approves (paid out of the hold) or rejects (back to the balance).
+    /// Owner or manager: approves or rejects (back to the balance). With WeChat Pay an
+    /// approval transfers the net amount to the shopper's WeChat balance (TRANSFERRING until
+    /// she confirms: PAID, or FAILED with the amount back); without, it is paid by hand
+    /// (APPROVED).
     async fn review_withdrawal(
         &self,
         ctx: &Context<'_>,
@@ -41,6 +44,20 @@ impl WalletMutation {
     ) -> Result<Withdrawal> {
         let (staff_id, merchant_id) = ctx.principal().require_own_staff(StaffRole::Manager)?;
         let withdrawal_id = parse_id(&withdrawal_id, "withdrawal")?;
+        let app = ctx.app();
+        if approve {
+            let note = crate::services::clean_note(note.clone(), "note")?;
+            let found = withdrawals::find(&app.db, withdrawal_id).await?;
+            if found.merchant_id != merchant_id {
+                return Err(AppError::NotFound("withdrawal").into());
+            }
+            if let Some(account) = payments::account(app, merchant_id).await? {
+                let reviewed =
+                    transfers::approve(app, &account, found, staff_id, note, ctx.now()).await?;
+                app.live.wake();
+                return Ok(Withdrawal(reviewed));
+            }
+        }
         let reviewed = withdrawals::review_withdrawal(
             &ctx.app().db,
             merchant_id,
@@ -52,6 +69,17 @@ impl WalletMutation {
         )
         .await?;
         Ok(Withdrawal(reviewed))
+    }
+
+    /// Shopper: takes back her withdrawal while it is PENDING or waits for her confirmation
+    /// (the transfer is cancelled at WeChat; the amount returns to her cash once it is).
+    async fn cancel_withdrawal(&self, ctx: &Context<'_>, withdrawal_id: ID) -> Result<Withdrawal> {
+        let user_id = ctx.principal().require_shopper()?;
+        let withdrawal_id = parse_id(&withdrawal_id, "withdrawal")?;
+        let app = ctx.app();
+        let cancelled = transfers::cancel(app, user_id, withdrawal_id, ctx.now()).await?;
+        app.live.wake();
+        Ok(Withdrawal(cancelled))
     }
 
     /// Owner: moves the expiry of every live points lot `days` later; returns the lots moved.

@@ -158,8 +158,15 @@ pub struct LedgerEntry {
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WithdrawalStatus {
     Pending,
+    /// Approved and paid by hand (a merchant without WeChat Pay).
     Approved,
     Rejected,
+    /// Being transferred to the shopper's WeChat balance; she confirms receipt.
+    Transferring,
+    /// Transferred to her WeChat balance.
+    Paid,
+    /// The transfer failed, or was cancelled or not confirmed: the amount is back in her cash.
+    Failed,
 }
 
 impl WithdrawalStatus {
@@ -168,11 +175,22 @@ impl WithdrawalStatus {
             Self::Pending => "PENDING",
             Self::Approved => "APPROVED",
             Self::Rejected => "REJECTED",
+            Self::Transferring => "TRANSFERRING",
+            Self::Paid => "PAID",
+            Self::Failed => "FAILED",
         }
     }
 }
 
 pub struct Withdrawal(pub withdrawal::Model);
+
+/// What `wx.requestMerchantTransfer` takes to let the shopper confirm a transfer.
+#[derive(SimpleObject)]
+pub struct TransferConfirmation {
+    pub mch_id: String,
+    pub app_id: String,
+    pub package_info: String,
+}
 
 #[Object]
 impl Withdrawal {
@@ -198,8 +216,40 @@ impl Withdrawal {
         match self.0.status.as_str() {
             "APPROVED" => WithdrawalStatus::Approved,
             "REJECTED" => WithdrawalStatus::Rejected,
+            "TRANSFERRING" => WithdrawalStatus::Transferring,
+            "PAID" => WithdrawalStatus::Paid,
+            "FAILED" => WithdrawalStatus::Failed,
             _ => WithdrawalStatus::Pending,
         }
+    }
+
+    /// While the transfer waits for her: what `wx.requestMerchantTransfer` takes (her own
+    /// withdrawal only).
+    async fn confirmation(&self, ctx: &Context<'_>) -> Result<Option<TransferConfirmation>> {
+        let Some(package_info) = self.0.package_info.clone() else {
+            return Ok(None);
+        };
+        if ctx.principal().require_shopper().ok() != Some(self.0.user_id)
+            || self.0.status != crate::services::transfers::TRANSFERRING
+        {
+            return Ok(None);
+        }
+        let app = ctx.app();
+        let Some(account) =
+            crate::services::payments::account_row(&app.db, self.0.merchant_id).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(TransferConfirmation {
+            mch_id: account.mchid,
+            app_id: app.config.appid().to_owned(),
+            package_info,
+        }))
+    }
+
+    /// Why the transfer failed (FAILED only).
+    async fn fail_reason(&self) -> Option<&str> {
+        self.0.fail_reason.as_deref()
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
