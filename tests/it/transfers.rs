@@ -279,3 +279,77 @@ async fn a_transfer_wechat_never_received_is_sent_again_and_limits_hold() {
     assert_eq!(error_code(&too_much), "INVALID_INPUT", "{too_much}");
     p.t.assert_audit_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_and_the_wallet_follow_each_step_and_liabilities_count_money_in_transfer() {
+    let p = transfer_shop().await;
+    let address = p.t.serve().await;
+    let (mut owner, _) = WsClient::connect(address, &p.shop.merchant.owner_token).await;
+    owner
+        .subscribe(
+            "feed",
+            "subscription($m: ID!) { merchantFeed(merchantId: $m) { kind amount withdrawalId } }",
+            json!({ "m": p.shop.merchant.id }),
+        )
+        .await;
+    let (mut shopper, _) = WsClient::connect(address, p.shopper(0).0).await;
+    shopper
+        .subscribe(
+            "w",
+            "subscription($m: ID!) { walletUpdated(merchantId: $m) { cash cashOnHold } }",
+            json!({ "m": p.shop.merchant.id }),
+        )
+        .await;
+    assert_eq!(
+        shopper.next().await["payload"]["data"]["walletUpdated"],
+        json!({ "cash": "100.00", "cashOnHold": "0.00" })
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    const LIABILITIES: &str = "query($m: ID!) { dashboard(merchantId: $m, from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\") { liabilities } }";
+    assert_eq!(liabilities(&p, LIABILITIES).await, "100.00");
+
+    let id = request(&p, "50.00").await;
+    let event = owner.next().await["payload"]["data"]["merchantFeed"].clone();
+    assert_eq!(event["kind"], "WITHDRAWAL_REQUESTED");
+    assert_eq!(
+        shopper.next().await["payload"]["data"]["walletUpdated"],
+        json!({ "cash": "50.00", "cashOnHold": "50.00" })
+    );
+    approve(&p, &id).await;
+    let event = owner.next().await["payload"]["data"]["merchantFeed"].clone();
+    assert_eq!(
+        event,
+        json!({ "kind": "WITHDRAWAL_TRANSFERRING", "amount": "50.00", "withdrawalId": id })
+    );
+    // In transfer, the money is still owed to her.
+    assert_eq!(liabilities(&p, LIABILITIES).await, "100.00");
+    p.standin.confirm_transfer(&bill_no(&id));
+    assert_eq!(
+        p.deliver(&p.standin.transfer_notification(&bill_no(&id)))
+            .await
+            .0,
+        204
+    );
+    let event = owner.next().await["payload"]["data"]["merchantFeed"].clone();
+    assert_eq!(event["kind"], "WITHDRAWAL_PAID");
+    // The wallet heard the approval (nothing moved) and the payment.
+    let mut last = shopper.next().await;
+    while last["payload"]["data"]["walletUpdated"]["cashOnHold"] != "0.00" {
+        last = shopper.next().await;
+    }
+    assert_eq!(
+        last["payload"]["data"]["walletUpdated"],
+        json!({ "cash": "50.00", "cashOnHold": "0.00" })
+    );
+    assert_eq!(liabilities(&p, LIABILITIES).await, "50.00");
+}
+
+async fn liabilities(p: &Pay, query: &str) -> Value {
+    p.t.ok(
+        Some(&p.shop.merchant.owner_token),
+        query,
+        json!({ "m": p.shop.merchant.id }),
+    )
+    .await["dashboard"]["liabilities"]
+        .clone()
+}
