@@ -13,9 +13,13 @@
 //! `POST /v3/fund-app/mch-transfer/transfer-bills`,
 //! `GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}`,
 //! `POST /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}/cancel`.
+//!
+//! [`server`] stands in for WeChat's mini-program server API (`api.weixin.qq.com`): access
+//! tokens, subscribe messages and `jscode2session`.
 
 mod notify;
 mod routes;
+pub mod server;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
