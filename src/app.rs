@@ -16,6 +16,7 @@ use crate::{
     rules::scene::SceneSigner,
     secrets::SecretBox,
     services,
+    wechat_server::WechatServer,
     wechatpay_api::PayClient,
 };
 
@@ -36,6 +37,8 @@ pub struct Inner {
     /// `FENHONG_SECRETS_KEY` (then no merchant may have WeChat Pay).
     pub secrets: Option<SecretBox>,
     pub pay: PayClient,
+    /// WeChat's server API for subscribe messages; `None` in development login mode.
+    pub wechat_server: Option<WechatServer>,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,6 +96,7 @@ impl Fenhong {
             }
         };
         let pay = PayClient::new(&config.wechatpay_api_base)?;
+        let wechat_server = WechatServer::new(config.wechat.as_ref())?;
         let wechat = WechatLogin::new(config.wechat.clone())?;
         if wechat.is_development() {
             tracing::warn!(
@@ -124,6 +128,7 @@ impl Fenhong {
             logins: LoginLimiter::new(config.login_attempts_per_minute),
             secrets,
             pay,
+            wechat_server,
             scenes: SceneSigner::new(secret.as_bytes()),
             wechat,
             db,
@@ -138,6 +143,20 @@ impl Fenhong {
     /// `sweep_interval`. Safe to run on every instance at once.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
+        // Subscribe messages: planned from the outbox and sent every second.
+        let notifier = self.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) =
+                    services::notifications::run_once(&notifier, notifier.clock.now()).await
+                {
+                    tracing::warn!(error = %err.detail(), "subscribe messages: a round failed");
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(state.config.sweep_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,6 +177,11 @@ impl Fenhong {
                         tracing::info!(ended, "WeChat Pay transfer lookups")
                     }
                     Err(err) => tracing::error!(error = %err.detail(), "transfer lookups failed"),
+                }
+                if let Err(err) =
+                    services::notifications::plan_expiring(&state.db, state.clock.now()).await
+                {
+                    tracing::warn!(error = %err.detail(), "expiring points notices failed");
                 }
                 match services::sweeps::run_once(&state.db, state.clock.now()).await {
                     Ok(report) if report != Default::default() => {

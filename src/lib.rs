@@ -15,6 +15,7 @@ pub mod qr;
 pub mod rules;
 pub mod secrets;
 pub mod services;
+pub mod wechat_server;
 pub mod wechatpay_api;
 
 pub use app::{AppState, Fenhong};

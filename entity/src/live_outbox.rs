@@ -12,6 +12,8 @@ pub struct Model {
     pub payload: String,
     pub created_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,
+    /// When the subscribe-message planner read it.
+    pub notified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

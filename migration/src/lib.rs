@@ -11,6 +11,7 @@ mod m20261123_000006_dashboard;
 mod m20261124_000007_accounts;
 mod m20261124_000008_wechat_pay;
 mod m20261124_000009_transfers;
+mod m20261124_000010_notifications;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_accounts::Migration),
             Box::new(m20261124_000008_wechat_pay::Migration),
             Box::new(m20261124_000009_transfers::Migration),
+            Box::new(m20261124_000010_notifications::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod live;
 pub mod loaders;
 pub mod membership;
 pub mod merchant;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod policy;
@@ -28,6 +29,7 @@ pub struct Query(
     membership::query::MembershipQuery,
     orders::query::OrdersQuery,
     payments::query::PaymentsQuery,
+    notifications::query::NotificationsQuery,
     wallet::query::WalletQuery,
     queue::query::QueueQuery,
     value_added::query::ValueAddedQuery,
@@ -42,6 +44,7 @@ pub struct Mutation(
     programs::mutation::ProgramsMutation,
     orders::mutation::OrdersMutation,
     payments::mutation::PaymentsMutation,
+    notifications::mutation::NotificationsMutation,
     wallet::mutation::WalletMutation,
     value_added::mutation::ValueAddedMutation,
 );

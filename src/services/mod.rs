@@ -5,6 +5,7 @@ pub mod completion;
 pub mod dashboard;
 pub mod members;
 pub mod merchants;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod platform;

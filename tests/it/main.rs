@@ -19,6 +19,7 @@ mod live;
 mod live_recovery;
 mod live_redis;
 mod node_suites;
+mod notifications;
 mod orders;
 mod programs;
 mod queue;

@@ -21,6 +21,29 @@ impl User {
         self.0.nickname.as_deref()
     }
 
+    /// The subscribe messages she may still be sent, per event (herself or the platform).
+    async fn notification_quota(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::notifications::types::NotificationQuota>> {
+        let principal = ctx.principal();
+        let own = matches!(principal, Principal::Shopper { user_id } if user_id == self.0.id);
+        if !own && !matches!(principal, Principal::Admin { .. }) {
+            return Ok(Vec::new());
+        }
+        let quota = crate::services::notifications::quota(&ctx.app().db, self.0.id).await?;
+        Ok(quota
+            .into_iter()
+            .map(|(event, template_id, remaining)| {
+                crate::graphql::notifications::types::NotificationQuota {
+                    event,
+                    template_id,
+                    remaining,
+                }
+            })
+            .collect())
+    }
+
     /// The shopper's memberships. The shopper sees all of them; a merchant's staff only the
     /// one at their merchant; anybody else none.
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
