@@ -368,3 +368,102 @@ async fn templates_take_only_their_events_variables_and_only_the_platform_sets_t
         .await;
     assert_eq!(listed["notificationTemplates"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn a_paid_or_failed_withdrawal_is_announced_once() {
+    use wechatpay::standin::{StandIn, StandInConfig};
+    let server = ServerStandIn::start(APPID, SECRET).await;
+    server.add_template("tmpl-paid", &["thing1", "amount2"]);
+    server.add_template("tmpl-failed", &["thing1", "amount2"]);
+    let mut pay_config = StandInConfig::for_tests();
+    pay_config.appid = APPID.into();
+    let pay = StandIn::start(pay_config).await;
+    let (api_base, pay_base) = (server.base_url(), pay.base_url());
+    let t = TestApp::with_config(|c| {
+        c.wechat = Some(fenhong::config::WechatConfig {
+            appid: APPID.into(),
+            secret: SECRET.into(),
+            api_base,
+        });
+        c.wechatpay_api_base = pay_base;
+    })
+    .await;
+    let admin = t.admin_token().await;
+    t.ok(
+        Some(&admin),
+        TEMPLATES,
+        json!({ "i": [
+            { "event": "WITHDRAWAL_PAID", "templateId": "tmpl-paid", "page": "pages/wallet/index",
+              "fields": [{ "key": "thing1", "value": "{merchant}提现到账" }, { "key": "amount2", "value": "{amount}" }] },
+            { "event": "WITHDRAWAL_FAILED", "templateId": "tmpl-failed", "page": "pages/wallet/index",
+              "fields": [{ "key": "thing1", "value": "{merchant}提现退回" }, { "key": "amount2", "value": "{amount}" }] },
+        ] }),
+    )
+    .await;
+    let m = t.merchant_with_store("茶社").await;
+    let c = pay.config();
+    t.ok(
+        Some(&m.owner_token),
+        "mutation($m: ID!, $i: WechatPayInput!) { configureWechatPay(merchantId: $m, input: $i) { connected } }",
+        json!({ "m": m.id, "i": {
+            "mchid": c.mchid, "merchantSerialNo": c.merchant_serial_no,
+            "privateKeyPem": wechatpay::test_keys::MERCHANT_PRIVATE_KEY_PEM,
+            "apiV3Key": String::from_utf8(c.api_v3_key.to_vec()).unwrap(),
+            "platformPublicKeyId": c.platform_public_key_id,
+            "platformPublicKeyPem": wechatpay::test_keys::PLATFORM_PUBLIC_KEY_PEM,
+        } }),
+    )
+    .await;
+    let (token, user) = t.shopper("jade").await;
+    t.join(&token, &m.store_scene).await;
+    t.ok(
+        Some(&token),
+        GRANTS,
+        json!({ "r": [{ "templateId": "tmpl-paid", "accepted": true }, { "templateId": "tmpl-failed", "accepted": true }] }),
+    )
+    .await;
+    server.grant("o-jade", "tmpl-paid", 1);
+    server.grant("o-jade", "tmpl-failed", 1);
+    t.credit_cash(&m.id, &user, "100.00").await;
+    let mut ids = Vec::new();
+    for amount in ["30.00", "20.00"] {
+        let data = t
+            .ok(
+                Some(&token),
+                "mutation($m: ID!, $a: Decimal!) { requestWithdrawal(merchantId: $m, amount: $a) { id } }",
+                json!({ "m": m.id, "a": amount }),
+            )
+            .await;
+        let id = data["requestWithdrawal"]["id"].as_str().unwrap().to_owned();
+        t.ok(
+            Some(&m.owner_token),
+            "mutation($w: ID!) { reviewWithdrawal(withdrawalId: $w, approve: true) { status } }",
+            json!({ "w": id }),
+        )
+        .await;
+        ids.push(id);
+    }
+    let bill = |id: &str| fenhong::services::transfers::out_bill_no(id.parse().unwrap());
+    pay.confirm_transfer(&bill(&ids[0]));
+    pay.transfer_ends(&bill(&ids[1]), "FAIL");
+    t.clock.advance(Duration::seconds(61));
+    fenhong::services::transfers::sweep(&t.app.state, t.clock.now())
+        .await
+        .unwrap();
+    let report = notifications::run_once(&t.app.state, t.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 2, "{report:?}");
+    notifications::run_once(&t.app.state, t.clock.now())
+        .await
+        .unwrap();
+    let sent = server.sent();
+    assert_eq!(sent.len(), 2);
+    let by_template: std::collections::HashMap<String, Value> =
+        sent.into_iter().map(|m| (m.template_id, m.data)).collect();
+    assert_eq!(
+        by_template["tmpl-paid"],
+        json!({ "thing1": { "value": "茶社提现到账" }, "amount2": { "value": "¥30.00" } })
+    );
+    assert_eq!(by_template["tmpl-failed"]["amount2"]["value"], "¥20.00");
+}
