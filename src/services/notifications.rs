@@ -12,7 +12,7 @@ use entity::{
 };
 use rust_decimal::Decimal;
 use sea_orm::{
-    sea_query::{Expr, LockBehavior, LockType, OnConflict},
+    sea_query::{Expr, OnConflict},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -366,8 +366,10 @@ async fn configured_events(db: &impl ConnectionTrait) -> AppResult<HashSet<Notif
         .collect())
 }
 
-/// Reads the outbox rows the planner has not read (oldest first; several instances at once
-/// each take other rows) and writes the messages they call for. Returns how many.
+/// Reads the outbox rows the planner has not read (oldest first) and writes the messages
+/// they call for. Each row is claimed by a conditional update in the same transaction, so
+/// when several instances plan at once each row is planned once (the second waits for the
+/// first and finds it claimed). Returns how many messages it wrote.
 pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
     let configured = configured_events(db).await?;
     db.transaction::<_, _, AppError>(|tx| {
@@ -377,28 +379,26 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
                 .filter(live_outbox::Column::NotifiedAt.is_null())
                 .order_by_asc(live_outbox::Column::Id)
                 .limit(200)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
                 .all(tx)
                 .await?;
-            if rows.is_empty() {
-                return Ok(0);
-            }
             let mut written = 0;
-            if !configured.is_empty() {
-                let mut names: HashMap<i64, String> = HashMap::new();
-                for row in &rows {
-                    let Ok(event) = serde_json::from_str::<LiveEvent>(&row.payload) else {
-                        continue;
-                    };
-                    let planned = plan_event(tx, &event, &mut names).await?;
-                    written += write(tx, planned, &configured, now).await?;
+            let mut names: HashMap<i64, String> = HashMap::new();
+            for row in rows {
+                let claimed = live_outbox::Entity::update_many()
+                    .col_expr(live_outbox::Column::NotifiedAt, Expr::value(Some(now)))
+                    .filter(live_outbox::Column::Id.eq(row.id))
+                    .filter(live_outbox::Column::NotifiedAt.is_null())
+                    .exec(tx)
+                    .await?;
+                if claimed.rows_affected != 1 || configured.is_empty() {
+                    continue;
                 }
+                let Ok(event) = serde_json::from_str::<LiveEvent>(&row.payload) else {
+                    continue;
+                };
+                let planned = plan_event(tx, &event, &mut names).await?;
+                written += write(tx, planned, &configured, now).await?;
             }
-            live_outbox::Entity::update_many()
-                .col_expr(live_outbox::Column::NotifiedAt, Expr::value(Some(now)))
-                .filter(live_outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
-                .exec(tx)
-                .await?;
             Ok(written)
         })
     })
