@@ -13,7 +13,9 @@ const POSITION = 'subscription($id: ID!) { queuePosition(entryId: $id) { id stat
 
 test('graphql-ws over WxWebSocket against the real server, across a restart', { timeout: 180000 }, async (t) => {
   const server = new Server();
-  t.after(() => server.stop());
+  const cleanup = [];
+  t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
+  cleanup.push(() => server.stop());
   await server.start();
   const m = await setUpMerchant(server);
 
@@ -33,7 +35,7 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
 
   const wx = createFakeWx();
   global.wx = wx;
-  t.after(() => { delete global.wx; });
+  cleanup.push(() => { delete global.wx; });
   const [{ createClient }, { WxWebSocket }] = freshRequire(['lib/vendor/graphql-ws.js', 'lib/wx-websocket.js']);
 
   const closes = [];
@@ -46,7 +48,7 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
     retryWait: () => new Promise((r) => setTimeout(r, 200)),
     on: { closed: (e) => closes.push(e.code) },
   });
-  t.after(() => client.dispose());
+  cleanup.push(() => client.dispose());
 
   const seen = [];
   const errors = [];
@@ -100,7 +102,9 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
 
 test('queue page controller (lib/api + lib/live) against the real server', { timeout: 180000 }, async (t) => {
   const server = new Server();
-  t.after(() => server.stop());
+  const cleanup = [];
+  t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
+  cleanup.push(() => server.stop());
   await server.start();
   const m = await setUpMerchant(server);
   const bob = await m.shopper('bob');
@@ -108,12 +112,12 @@ test('queue page controller (lib/api + lib/live) against the real server', { tim
 
   const wx = createFakeWx({ codePrefix: 'alice' });
   global.wx = wx;
-  t.after(() => { delete global.wx; });
+  cleanup.push(() => { delete global.wx; });
   const [config, join, { QueueController }, live] = freshRequire(['config.js', 'pages/join/join.js', 'pages/queue/queue.js', 'lib/live.js']);
   config.serverUrl = server.url;
   config.wsUrl = `ws://127.0.0.1:${server.port}/graphql/ws`;
   live.watchAppLifecycle();
-  t.after(() => live.dispose());
+  cleanup.push(() => live.dispose());
 
   // Join by the store's scene, as the wxacode opens the page (URL-encoded).
   const joinPage = fakePage();
@@ -128,7 +132,7 @@ test('queue page controller (lib/api + lib/live) against the real server', { tim
 
   const page = fakePage();
   const queue = new QueueController(page, m.merchantId);
-  t.after(() => queue.stop());
+  cleanup.push(() => queue.stop());
   await queue.refresh();
   assert.equal(page.data.state, 'ready');
   assert.equal(page.data.entries.length, 1);
