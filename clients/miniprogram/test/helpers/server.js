@@ -25,7 +25,7 @@ class Server {
 
   async start() {
     if (!fs.existsSync(BINARY)) {
-      throw new Error(`fenhong binary not found at ${BINARY}: run \`cd /work/main && cargo build --bin fenhong\` first`);
+      throw new Error(`fenhong binary not found at ${BINARY}: run \`cargo build --bin fenhong\` at the repository root first`);
     }
     if (!this.port) this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
