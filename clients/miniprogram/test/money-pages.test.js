@@ -20,8 +20,8 @@ test('wallet: balances and history, next page, live walletUpdated', async (t) =>
     Wallet: ({ after }) => ({ membership: { merchant: { name: '茶馆' }, wallet: {
       cash: '12.50', cashOnHold: '0.00', points: 30, pointsOnHold: 0,
       transactions: after
-        ? { edges: [tx('3', '-5.00', 'CNY', 'withdrawal')], pageInfo: { hasNextPage: false, endCursor: 'c3' } }
-        : { edges: [tx('1', '12.50', 'CNY', 'queue_share'), tx('2', '30', 'POINTS', 'rebate')], pageInfo: { hasNextPage: true, endCursor: 'c2' } } } } }),
+        ? { edges: [tx('3', '-5.00', 'CNY', 'WITHDRAWAL_HOLD')], pageInfo: { hasNextPage: false, endCursor: 'c3' } }
+        : { edges: [tx('1', '12.50', 'CNY', 'QUEUE_SHARE'), tx('2', '30', 'POINTS', 'REBATE_POINTS')], pageInfo: { hasNextPage: true, endCursor: 'c2' } } } } }),
   });
   const wx = createFakeWx({ handler: server.handler });
   global.wx = wx;
@@ -34,7 +34,7 @@ test('wallet: balances and history, next page, live walletUpdated', async (t) =>
   await wallet.refresh();
   assert.equal(page.data.cash, '¥12.50');
   assert.equal(page.data.points, 30);
-  assert.deepEqual(page.data.history.map((h) => [h.title, h.amount, h.at]), [['排队返现', '+¥12.50', '2026-11-24 08:30'], ['积分返利', '+30 积分', '2026-11-24 08:30']]);
+  assert.deepEqual(page.data.history.map((h) => [h.title, h.amount, h.at]), [['排队免单返现', '+¥12.50', '2026-11-24 08:30'], ['消费返积分', '+30 积分', '2026-11-24 08:30']]);
   await wallet.more();
   assert.equal(server.calls('Wallet')[1].variables.after, 'c2');
   assert.equal(page.data.history[2].amount, '-¥5.00');

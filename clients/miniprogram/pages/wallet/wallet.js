@@ -21,20 +21,36 @@ const UPDATED = `subscription WalletUpdated($merchantId: ID!, $first: Int, $afte
   walletUpdated(merchantId: $merchantId) { cash cashOnHold points pointsOnHold ${TX} }
 }`;
 
+// The server's posting kinds (LedgerEntry.kind) a shopper's history shows.
 const KIND = {
-  order: '消费', queue: '排队返现', referral: '推荐奖励', rebate: '积分返利', points: '积分',
-  withdrawal: '提现', refund: '退款', payment: '支付',
+  QUEUE_SHARE: '排队免单返现',
+  REFERRAL: '推荐奖励',
+  REFERRAL_SECOND_LEVEL: '二级推荐奖励',
+  REBATE_POINTS: '消费返积分',
+  POINTS_REDEEMED: '积分抵扣',
+  POINTS_RESTORED: '退款退回积分',
+  POINTS_EXPIRED: '积分过期',
+  POINTS_HELD: '支付冻结积分',
+  POINTS_RELEASED: '支付取消，积分退回',
+  WITHDRAWAL_HOLD: '提现冻结',
+  WITHDRAWAL_RETURNED: '提现退回',
+  WITHDRAWAL_PAID: '提现到账',
+  WITHDRAWAL_FEE: '提现手续费',
+  VALUE_ADDED_POINTS: '消费增值积分',
+  VA_SOLD: '增值积分卖出',
+  VA_SALE: '增值积分卖出',
+  FORCED_EXIT: '增值积分强制退出',
+  VA_FORCED_EXIT: '增值积分强制退出',
 };
 
 function txView(node) {
   const negative = String(node.amount).charAt(0) === '-';
   const unit = node.unit === 'CNY' ? '' : ' ' + (UNIT[node.unit] || node.unit);
   const amount = node.unit === 'CNY' ? yuan(negative ? node.amount.slice(1) : node.amount) : (negative ? node.amount.slice(1) : node.amount);
-  const prefix = Object.keys(KIND).find((k) => node.kind.indexOf(k) === 0);
   return {
     id: node.id,
     at: time(node.at),
-    title: node.memo || (prefix ? KIND[prefix] : node.kind),
+    title: KIND[node.kind] || node.memo || node.kind,
     amount: (negative ? '-' : '+') + amount + unit,
     negative,
   };
