@@ -12,6 +12,7 @@ mod m20261124_000007_accounts;
 mod m20261124_000008_wechat_pay;
 mod m20261124_000009_transfers;
 mod m20261124_000010_notifications;
+mod m20261124_000011_time_zone;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_wechat_pay::Migration),
             Box::new(m20261124_000009_transfers::Migration),
             Box::new(m20261124_000010_notifications::Migration),
+            Box::new(m20261124_000011_time_zone::Migration),
         ]
     }
 }

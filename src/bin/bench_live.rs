@@ -104,9 +104,15 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     db::migrate(&conn).await?;
     let now = Utc::now();
     let scenes = SceneSigner::new(SECRET.as_bytes());
-    let (merchant, owner) =
-        merchants::create_merchant(&conn, "Live bench", "live.owner", "bench-password", now)
-            .await?;
+    let (merchant, owner) = merchants::create_merchant(
+        &conn,
+        "Live bench",
+        None,
+        "live.owner",
+        "bench-password",
+        now,
+    )
+    .await?;
     let store = merchants::create_store(&conn, &scenes, merchant.id, "Main", now).await?;
     let scene = merchants::store_code(&conn, store.id).await?.scene;
     let user = accounts::shopper_for(

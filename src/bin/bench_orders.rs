@@ -53,7 +53,8 @@ async fn run(url: &str, total: usize, concurrency: usize) -> anyhow::Result<(f64
     let now = Utc::now();
     let scenes = SceneSigner::new(b"bench");
     let (merchant, _) =
-        merchants::create_merchant(&conn, "Bench", "bench.owner", "bench-password", now).await?;
+        merchants::create_merchant(&conn, "Bench", None, "bench.owner", "bench-password", now)
+            .await?;
     let store = merchants::create_store(&conn, &scenes, merchant.id, "Main", now).await?;
     let scene = merchants::store_code(&conn, store.id).await?.scene;
     let patch = programs::ProgramsPatch {

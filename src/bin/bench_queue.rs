@@ -110,6 +110,7 @@ async fn merchant(conn: &DatabaseConnection, tag: i64) -> anyhow::Result<(i64, i
     let (merchant, _) = merchants::create_merchant(
         conn,
         "Queue bench",
+        None,
         &format!("queue.{tag}"),
         "bench-password",
         now,

@@ -103,6 +103,10 @@ pub async fn orders_csv(
         Err(err) => return refuse(err),
     };
     let db = app.state.db.clone();
+    let zone = match crate::services::merchants::find_merchant(&db, merchant_id).await {
+        Ok(merchant) => crate::services::merchants::zone_of(&merchant),
+        Err(err) => return refuse(err),
+    };
     let stream = async_stream::stream! {
         yield Ok::<_, std::io::Error>("id,created_at,completed_at,status,store_id,user_id,amount,cash_paid,points_used,idempotency_key\n".to_owned());
         let mut after = 0i64;
@@ -118,8 +122,8 @@ pub async fn orders_csv(
                 chunk.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{},{}\n",
                     o.id,
-                    o.created_at.to_rfc3339(),
-                    o.completed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    o.created_at.with_timezone(&zone).to_rfc3339(),
+                    o.completed_at.map(|t| t.with_timezone(&zone).to_rfc3339()).unwrap_or_default(),
                     o.status,
                     o.store_id,
                     o.user_id,
@@ -162,6 +166,10 @@ pub async fn ledger_csv(
         Err(err) => return refuse(err),
     };
     let db = app.state.db.clone();
+    let zone = match crate::services::merchants::find_merchant(&db, merchant_id).await {
+        Ok(merchant) => crate::services::merchants::zone_of(&merchant),
+        Err(err) => return refuse(err),
+    };
     let stream = async_stream::stream! {
         yield Ok::<_, std::io::Error>("id,at,transaction_id,owner,owner_id,account,unit,amount,kind,order_id\n".to_owned());
         let mut after = 0i64;
@@ -182,7 +190,7 @@ pub async fn ledger_csv(
                 chunk.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{},{}\n",
                     p.id,
-                    p.created_at.to_rfc3339(),
+                    p.created_at.with_timezone(&zone).to_rfc3339(),
                     p.transaction_id,
                     owner,
                     owner_id,

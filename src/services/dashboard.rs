@@ -8,7 +8,8 @@
 //! refunds. Liabilities are what the merchant owes shoppers now: their cash and the cash held
 //! for pending withdrawals (not limited to the range or the store).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 
@@ -72,11 +73,66 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// The UTC day of a timestamp column, as `YYYY-MM-DD`.
-fn day_of(backend: DbBackend, column: &str) -> String {
+/// The merchant's days a range covers: each local date and the UTC instant it ends.
+fn local_days(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(NaiveDate, DateTime<Utc>)> {
+    let first = from.with_timezone(&zone).date_naive();
+    let last = (to - Duration::nanoseconds(1))
+        .with_timezone(&zone)
+        .date_naive();
+    let mut days = Vec::new();
+    let mut day = first;
+    while day <= last {
+        let next = day + Duration::days(1);
+        days.push((next - Duration::days(1), start_of(zone, next)));
+        day = next;
+    }
+    days
+}
+
+/// The UTC instant a local date starts (its first existing minute, should midnight fall in
+/// a daylight-saving gap).
+fn start_of(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+    let mut at = day.and_time(NaiveTime::MIN);
+    for _ in 0..4 {
+        if let Some(start) = zone.from_local_datetime(&at).earliest() {
+            return start.with_timezone(&Utc);
+        }
+        at += Duration::minutes(30);
+    }
+    Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
+}
+
+/// The merchant's local day of a timestamp column, as `YYYY-MM-DD`, and the values it binds.
+/// PostgreSQL converts with the zone itself; SQLite, which knows no zones, compares with the
+/// instants the range's local days end.
+fn day_of(
+    backend: DbBackend,
+    column: &str,
+    zone: Tz,
+    days: &[(NaiveDate, DateTime<Utc>)],
+) -> (String, Vec<Value>) {
     match backend {
-        DbBackend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
-        _ => format!("substr({column}, 1, 10)"),
+        // The zone's name comes from the tz database (parsed), never from a client verbatim.
+        DbBackend::Postgres => (
+            format!(
+                "to_char({column} AT TIME ZONE '{}', 'YYYY-MM-DD')",
+                zone.name()
+            ),
+            Vec::new(),
+        ),
+        _ => {
+            let mut sql = String::from("CASE");
+            let mut values = Vec::new();
+            for (day, ends) in days {
+                sql.push_str(&format!(
+                    " WHEN {column} < ? THEN '{}'",
+                    day.format("%Y-%m-%d")
+                ));
+                values.push(Value::from(*ends));
+            }
+            sql.push_str(" END");
+            (sql, values)
+        }
     }
 }
 
@@ -110,9 +166,11 @@ struct Total {
     total: i64,
 }
 
+/// The dashboard of `[from, to)`, its daily series in the merchant's days (`zone`).
 pub async fn dashboard(
     db: &impl ConnectionTrait,
     merchant_id: i64,
+    zone: Tz,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     store_id: Option<i64>,
@@ -194,47 +252,61 @@ pub async fn dashboard(
             .await?
             .map_or(0, |t| t.total);
 
-    // The daily series: every day of the range, zeros included.
+    // The daily series: every one of the merchant's days in the range, zeros included.
+    let days = local_days(zone, from, to);
+    let with_days = |day_values: Vec<Value>, rest: Vec<Value>| {
+        let mut values = day_values;
+        values.extend(rest);
+        values
+    };
+    let (day, day_values) = day_of(b, "completed_at", zone, &days);
     let order_days_sql = format!(
         "SELECT {day} AS day, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, COUNT(*) AS n FROM orders \
          WHERE merchant_id = ? AND status = 'COMPLETED' AND completed_at >= ? AND completed_at < ?{} \
-         GROUP BY {day}",
+         GROUP BY 1",
         store_filter("store_id"),
-        day = day_of(b, "completed_at")
     );
-    let order_days = DayRow::find_by_statement(statement(b, &order_days_sql, range(store_value())))
-        .all(db)
-        .await?;
+    let order_days = DayRow::find_by_statement(statement(
+        b,
+        &order_days_sql,
+        with_days(day_values, range(store_value())),
+    ))
+    .all(db)
+    .await?;
+    let (day, day_values) = day_of(b, "joined_at", zone, &days);
     let member_days_sql = format!(
         "SELECT {day} AS day, CAST(0 AS BIGINT) AS amount, COUNT(*) AS n FROM memberships \
-         WHERE merchant_id = ? AND joined_at >= ? AND joined_at < ?{} GROUP BY {day}",
+         WHERE merchant_id = ? AND joined_at >= ? AND joined_at < ?{} GROUP BY 1",
         store_filter("store_id"),
-        day = day_of(b, "joined_at")
     );
-    let member_days =
-        DayRow::find_by_statement(statement(b, &member_days_sql, range(store_value())))
-            .all(db)
-            .await?;
+    let member_days = DayRow::find_by_statement(statement(
+        b,
+        &member_days_sql,
+        with_days(day_values, range(store_value())),
+    ))
+    .all(db)
+    .await?;
+    let (day, day_values) = day_of(b, "p.created_at", zone, &days);
     let reward_days_sql =
         format!(
         "SELECT {day} AS day, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS amount, COUNT(*) AS n \
          FROM ledger_postings p {} \
          WHERE p.merchant_id = ? AND p.created_at >= ? AND p.created_at < ? AND p.amount > 0 \
-         AND p.kind IN ('QUEUE_SHARE', 'REFERRAL', 'REFERRAL_SECOND_LEVEL'){} GROUP BY {day}",
+         AND p.kind IN ('QUEUE_SHARE', 'REFERRAL', 'REFERRAL_SECOND_LEVEL'){} GROUP BY 1",
         if store_id.is_some() { "JOIN orders o ON o.id = p.order_id" } else { "" },
         store_filter("o.store_id"),
-        day = day_of(b, "p.created_at")
     );
-    let reward_days =
-        DayRow::find_by_statement(statement(b, &reward_days_sql, range(store_value())))
-            .all(db)
-            .await?;
+    let reward_days = DayRow::find_by_statement(statement(
+        b,
+        &reward_days_sql,
+        with_days(day_values, range(store_value())),
+    ))
+    .all(db)
+    .await?;
     let find =
         |rows: &[DayRow], day: &str| rows.iter().find(|r| r.day == day).map(|r| (r.amount, r.n));
     let mut daily = Vec::new();
-    let mut day = from.date_naive();
-    let last = (to - Duration::nanoseconds(1)).date_naive();
-    while day <= last {
+    for (day, _) in days {
         let key = day.format("%Y-%m-%d").to_string();
         let (gmv, orders) = find(&order_days, &key).unwrap_or((0, 0));
         daily.push(DailyStats {
@@ -244,7 +316,6 @@ pub async fn dashboard(
             new_members: find(&member_days, &key).map_or(0, |r| r.1),
             rewards: Unit::Cny.from_minor(find(&reward_days, &key).map_or(0, |r| r.0)),
         });
-        day += Duration::days(1);
     }
 
     let referrers_sql = format!(

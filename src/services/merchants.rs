@@ -59,15 +59,59 @@ pub async fn store_code(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("store {store_id} has no code")))
 }
 
+/// The zone a merchant's days start in when it names none.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+/// An IANA time zone name (`Asia/Shanghai`), or `INVALID_INPUT`.
+pub fn parse_time_zone(name: &str) -> AppResult<chrono_tz::Tz> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        AppError::InvalidInput(format!(
+            "{name:?} is not an IANA time zone such as Asia/Shanghai"
+        ))
+    })
+}
+
+/// The zone of a merchant's days (a stored name that no longer parses counts as the default).
+pub fn zone_of(merchant: &merchant::Model) -> chrono_tz::Tz {
+    merchant
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+/// Renames a merchant or moves its days to another time zone.
+pub async fn update_merchant(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    name: Option<&str>,
+    time_zone: Option<&str>,
+) -> AppResult<merchant::Model> {
+    let name = name
+        .map(|n| clean_name(n, "merchant name", 64))
+        .transpose()?;
+    let zone = time_zone.map(parse_time_zone).transpose()?;
+    let found = find_merchant(db, merchant_id).await?;
+    let mut active: merchant::ActiveModel = found.into();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(zone) = zone {
+        active.time_zone = Set(zone.name().to_owned());
+    }
+    Ok(active.update(db).await?)
+}
+
 /// Creates a merchant and its owner account in one transaction.
 pub async fn create_merchant(
     db: &sea_orm::DatabaseConnection,
     name: &str,
+    time_zone: Option<&str>,
     owner_username: &str,
     owner_password: &str,
     now: DateTime<Utc>,
 ) -> AppResult<(merchant::Model, staff::Model)> {
     let name = clean_name(name, "merchant name", 64)?;
+    let zone = parse_time_zone(time_zone.unwrap_or(DEFAULT_TIME_ZONE))?;
     let username = clean_username(owner_username)?;
     let hash = hash_password(owner_password)?;
     let result = db
@@ -76,6 +120,7 @@ pub async fn create_merchant(
                 crate::db::claim_writer(tx).await?;
                 let merchant = merchant::ActiveModel {
                     name: Set(name),
+                    time_zone: Set(zone.name().to_owned()),
                     created_at: Set(now),
                     ..Default::default()
                 }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::{
     live_outbox, merchant, notification_grant, notification_send, notification_template, point_lot,
     queue_entry, user,
@@ -302,12 +302,9 @@ fn yuan(fen: i64) -> String {
     format!("¥{}", Unit::Cny.from_minor(fen))
 }
 
-/// A time as subscribe messages show it, in the merchants' zone (China Standard Time).
-fn shown_time(at: DateTime<Utc>) -> String {
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    at.with_timezone(&china)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+/// A time as subscribe messages show it, in the merchant's zone.
+fn shown_time(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// A message the planner wants sent.
@@ -382,7 +379,7 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
                 .all(tx)
                 .await?;
             let mut written = 0;
-            let mut names: HashMap<i64, String> = HashMap::new();
+            let mut names: HashMap<i64, (String, chrono_tz::Tz)> = HashMap::new();
             for row in rows {
                 let claimed = live_outbox::Entity::update_many()
                     .col_expr(live_outbox::Column::NotifiedAt, Expr::value(Some(now)))
@@ -408,26 +405,35 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
 
 async fn merchant_name(
     db: &impl ConnectionTrait,
-    names: &mut HashMap<i64, String>,
+    names: &mut HashMap<i64, (String, chrono_tz::Tz)>,
     merchant_id: i64,
 ) -> AppResult<String> {
-    if let Some(name) = names.get(&merchant_id) {
-        return Ok(name.clone());
+    Ok(merchant_of(db, names, merchant_id).await?.0)
+}
+
+/// A merchant's name and time zone, read once per round.
+async fn merchant_of(
+    db: &impl ConnectionTrait,
+    names: &mut HashMap<i64, (String, chrono_tz::Tz)>,
+    merchant_id: i64,
+) -> AppResult<(String, chrono_tz::Tz)> {
+    if let Some(known) = names.get(&merchant_id) {
+        return Ok(known.clone());
     }
-    let name = merchant::Entity::find_by_id(merchant_id)
+    let known = merchant::Entity::find_by_id(merchant_id)
         .one(db)
         .await?
-        .map(|m| m.name)
-        .unwrap_or_default();
-    names.insert(merchant_id, name.clone());
-    Ok(name)
+        .map(|m| (m.name.clone(), super::merchants::zone_of(&m)))
+        .unwrap_or((String::new(), chrono_tz::Asia::Shanghai));
+    names.insert(merchant_id, known.clone());
+    Ok(known)
 }
 
 /// The messages one live event calls for.
 async fn plan_event(
     db: &impl ConnectionTrait,
     event: &LiveEvent,
-    names: &mut HashMap<i64, String>,
+    names: &mut HashMap<i64, (String, chrono_tz::Tz)>,
 ) -> AppResult<Vec<Planned>> {
     let mut planned = Vec::new();
     let merchant_id = event.merchant_id;
@@ -576,13 +582,11 @@ pub async fn plan_expiring(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
         let Some(expires_at) = lot.expires_at else {
             continue;
         };
+        let (name, zone) = merchant_of(db, &mut names, lot.merchant_id).await?;
         let mut vars = Map::new();
-        vars.insert(
-            "merchant".into(),
-            json!(merchant_name(db, &mut names, lot.merchant_id).await?),
-        );
+        vars.insert("merchant".into(), json!(name));
         vars.insert("points".into(), json!(lot.remaining.to_string()));
-        vars.insert("expiresAt".into(), json!(shown_time(expires_at)));
+        vars.insert("expiresAt".into(), json!(shown_time(expires_at, zone)));
         planned.push(Planned {
             event: NotificationEvent::PointsExpiring,
             user_id: lot.user_id,

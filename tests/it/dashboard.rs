@@ -11,6 +11,13 @@ const DASHBOARD: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!, $s: ID
 /// order of 100.00 by A paying 20 points.
 async fn seeded(t: &TestApp) -> (Merchant, String, String, String) {
     let m = t.merchant_with_store("Dashboard").await;
+    // Days in UTC, so the hand-computed daily series follows the timestamps as written.
+    t.ok(
+        Some(&m.owner_token),
+        "mutation($m: ID!) { updateMerchant(merchantId: $m, input: { timeZone: \"Etc/UTC\" }) { timeZone } }",
+        json!({ "m": m.id }),
+    )
+    .await;
     t.configure(
         &m,
         json!({ "queue": queue_rules(), "rebate": { "enabled": true, "rebateRate": "0.05" } }),
@@ -154,6 +161,82 @@ async fn dashboard_figures_equal_the_hand_computed_ones() {
         .ok(Some(&m.owner_token), DASHBOARD, json!({ "m": m.id, "from": "2026-03-01T00:00:00Z", "to": "2026-03-04T00:00:00Z", "s": m.store_id }))
         .await;
     assert_eq!(main["dashboard"]["gmv"], "5200.00");
+}
+
+#[tokio::test]
+async fn a_merchants_days_start_at_its_own_midnight() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let zone = t
+        .ok(
+            Some(&shop.merchant.owner_token),
+            "query($m: ID!) { merchant(id: $m) { timeZone } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await;
+    assert_eq!(zone["merchant"]["timeZone"], "Asia/Shanghai");
+    let user = shop.shoppers[0].1.clone();
+    // 2026-03-01 15:30 UTC is 23:30 in Shanghai; 16:30 UTC is 00:30 the next day there.
+    t.clock.advance(chrono::Duration::minutes(6 * 60 + 30));
+    t.order(&shop, &user, "10.00", json!({})).await;
+    t.clock.advance(chrono::Duration::hours(1));
+    t.order(&shop, &user, "20.00", json!({})).await;
+    const DAYS: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!) { dashboard(merchantId: $m, from: $from, to: $to) { daily { day orders gmv } } }";
+    let range = json!({ "m": shop.merchant.id, "from": "2026-02-28T16:00:00Z", "to": "2026-03-02T16:00:00Z" });
+    let shanghai = t
+        .ok(Some(&shop.merchant.owner_token), DAYS, range.clone())
+        .await;
+    assert_eq!(
+        shanghai["dashboard"]["daily"],
+        json!([
+            { "day": "2026-03-01", "orders": 1, "gmv": "10.00" },
+            { "day": "2026-03-02", "orders": 1, "gmv": "20.00" },
+        ])
+    );
+    // The CSV shows the merchant's time too.
+    let (_, csv) = t
+        .request(export(
+            "orders",
+            &shop.merchant.id,
+            Some(&shop.merchant.owner_token),
+        ))
+        .await;
+    assert!(String::from_utf8_lossy(&csv).contains("2026-03-02T00:30:00+08:00"));
+
+    // Moved to UTC: both orders fall on 1 March.
+    t.ok(
+        Some(&shop.merchant.owner_token),
+        "mutation($m: ID!) { updateMerchant(merchantId: $m, input: { timeZone: \"Etc/UTC\" }) { timeZone } }",
+        json!({ "m": shop.merchant.id }),
+    )
+    .await;
+    let utc = t
+        .ok(
+            Some(&shop.merchant.owner_token),
+            DAYS,
+            json!({ "m": shop.merchant.id, "from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        utc["dashboard"]["daily"],
+        json!([{ "day": "2026-03-01", "orders": 2, "gmv": "30.00" }])
+    );
+    let bad = t
+        .gql(
+            Some(&shop.merchant.owner_token),
+            "mutation($m: ID!) { updateMerchant(merchantId: $m, input: { timeZone: \"Mars/Olympus\" }) { timeZone } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await;
+    assert_eq!(error_code(&bad), "INVALID_INPUT");
+    let cashier = t
+        .gql(
+            Some(&shop.cashier),
+            "mutation($m: ID!) { updateMerchant(merchantId: $m, input: { name: \"x\" }) { name } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await;
+    assert_eq!(error_code(&cashier), "FORBIDDEN");
 }
 
 #[tokio::test]

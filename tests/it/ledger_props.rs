@@ -164,9 +164,10 @@ async fn run(ops: Vec<Op>) {
     let t = TestApp::new().await;
     let db = &t.app.state.db;
     let now = || t.clock.now();
-    let (merchant, _) = merchants::create_merchant(db, "Prop", &unique("prop"), PASSWORD, now())
-        .await
-        .unwrap();
+    let (merchant, _) =
+        merchants::create_merchant(db, "Prop", None, &unique("prop"), PASSWORD, now())
+            .await
+            .unwrap();
     let store = merchants::create_store(db, &t.app.state.scenes, merchant.id, "Main", now())
         .await
         .unwrap();

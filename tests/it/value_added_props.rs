@@ -88,7 +88,7 @@ async fn run(exit: i64, ops: Vec<Op>) {
     let t = TestApp::new().await;
     let db = &t.app.state.db;
     let now = t.clock.now();
-    let (merchant, _) = merchants::create_merchant(db, "VA", &unique("va"), PASSWORD, now)
+    let (merchant, _) = merchants::create_merchant(db, "VA", None, &unique("va"), PASSWORD, now)
         .await
         .unwrap();
     let store = merchants::create_store(db, &t.app.state.scenes, merchant.id, "Main", now)

@@ -92,7 +92,8 @@ impl DashboardQuery {
             }
             None => None,
         };
-        let d = dashboard::dashboard(db, merchant_id, from, to, store_id).await?;
+        let zone = merchants::zone_of(&merchants::find_merchant(db, merchant_id).await?);
+        let d = dashboard::dashboard(db, merchant_id, zone, from, to, store_id).await?;
         Ok(Dashboard {
             gmv: d.gmv,
             orders: int(d.orders),

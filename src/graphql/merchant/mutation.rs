@@ -15,6 +15,16 @@ pub struct CreateMerchantInput {
     pub name: String,
     pub owner_username: String,
     pub owner_password: String,
+    /// IANA time zone its days start in (default `Asia/Shanghai`).
+    pub time_zone: Option<String>,
+}
+
+/// What changes of a merchant; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateMerchantInput {
+    pub name: Option<String>,
+    /// IANA time zone (`Asia/Shanghai`): dashboard days, exports and messages follow it.
+    pub time_zone: Option<String>,
 }
 
 /// What changes of a store; omitted fields stay as they are.
@@ -50,12 +60,31 @@ impl MerchantMutation {
         let (merchant, _owner) = merchants::create_merchant(
             &ctx.app().db,
             &input.name,
+            input.time_zone.as_deref(),
             &input.owner_username,
             &input.owner_password,
             ctx.now(),
         )
         .await?;
         Ok(Merchant(merchant))
+    }
+
+    /// Owner: renames the merchant or sets its time zone.
+    async fn update_merchant(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        input: UpdateMerchantInput,
+    ) -> Result<Merchant> {
+        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Owner)?;
+        let updated = merchants::update_merchant(
+            &ctx.app().db,
+            merchant_id,
+            input.name.as_deref(),
+            input.time_zone.as_deref(),
+        )
+        .await?;
+        Ok(Merchant(updated))
     }
 
     /// Owner or manager: opens a store, with its own code.

@@ -15,6 +15,11 @@ impl Merchant {
         &self.0.name
     }
 
+    /// IANA time zone its days start in (dashboard days, exports, messages).
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+
     /// The programs in force (`null` until the merchant configures them); public, so
     /// shoppers see the rules they are under.
     async fn programs(
