@@ -368,6 +368,18 @@ async fn configured_events(db: &impl ConnectionTrait) -> AppResult<HashSet<Notif
 /// when several instances plan at once each row is planned once (the second waits for the
 /// first and finds it claimed). Returns how many messages it wrote.
 pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    // Most rounds find nothing new: look before taking the writer's lock.
+    let waiting = live_outbox::Entity::find()
+        .select_only()
+        .column(live_outbox::Column::Id)
+        .filter(live_outbox::Column::NotifiedAt.is_null())
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
     let configured = configured_events(db).await?;
     db.transaction::<_, _, AppError>(|tx| {
         Box::pin(async move {
