@@ -158,6 +158,19 @@ impl Posting {
             kind,
         }
     }
+
+    /// `amount` moved from one account to another: the two postings, both named `kind`.
+    pub fn pair(
+        from: (Owner, AccountKind),
+        to: (Owner, AccountKind),
+        amount: Decimal,
+        kind: &'static str,
+    ) -> [Posting; 2] {
+        [
+            Self::new(from.0, from.1, -amount, kind),
+            Self::new(to.0, to.1, amount, kind),
+        ]
+    }
 }
 
 /// Why a transaction happened.

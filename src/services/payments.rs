@@ -500,20 +500,12 @@ pub async fn apply_paid(
                 tx,
                 paid.merchant_id,
                 Cause::order("WECHAT_PAYMENT", order.id),
-                &[
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::WechatClearing,
-                        cash,
-                        "WECHAT_PAYMENT",
-                    ),
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::MerchantSales,
-                        -cash,
-                        "WECHAT_PAYMENT",
-                    ),
-                ],
+                &Posting::pair(
+                    (Owner::Merchant, AccountKind::MerchantSales),
+                    (Owner::Merchant, AccountKind::WechatClearing),
+                    cash,
+                    "WECHAT_PAYMENT",
+                ),
                 now,
             )
             .await?;
@@ -700,20 +692,12 @@ pub async fn settle_refund(
                 tx,
                 found.merchant_id,
                 Cause::order("WECHAT_REFUND", order.id),
-                &[
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::WechatClearing,
-                        -amount,
-                        "WECHAT_REFUND",
-                    ),
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::MerchantSales,
-                        amount,
-                        "WECHAT_REFUND",
-                    ),
-                ],
+                &Posting::pair(
+                    (Owner::Merchant, AccountKind::WechatClearing),
+                    (Owner::Merchant, AccountKind::MerchantSales),
+                    amount,
+                    "WECHAT_REFUND",
+                ),
                 now,
             )
             .await?;

@@ -167,20 +167,12 @@ async fn redeem(
         tx,
         merchant_id,
         Cause::order("ORDER_PAID_WITH_POINTS", order_id),
-        &[
-            Posting::new(
-                Owner::Shopper(user_id),
-                from,
-                -points(total),
-                POINTS_REDEEMED,
-            ),
-            Posting::new(
-                Owner::Merchant,
-                AccountKind::PointsIssuance,
-                points(total),
-                POINTS_REDEEMED,
-            ),
-        ],
+        &Posting::pair(
+            (Owner::Shopper(user_id), from),
+            (Owner::Merchant, AccountKind::PointsIssuance),
+            points(total),
+            POINTS_REDEEMED,
+        ),
         now,
     )
     .await?;
@@ -208,24 +200,17 @@ pub async fn hold(
         .exec_without_returning(tx)
         .await?;
     }
+    let shopper = Owner::Shopper(user_id);
     ledger::post(
         tx,
         merchant_id,
         Cause::payment("PAYMENT_POINTS_HELD", payment_id),
-        &[
-            Posting::new(
-                Owner::Shopper(user_id),
-                AccountKind::Points,
-                -points(wanted),
-                POINTS_HELD,
-            ),
-            Posting::new(
-                Owner::Shopper(user_id),
-                AccountKind::PointsOnHold,
-                points(wanted),
-                POINTS_HELD,
-            ),
-        ],
+        &Posting::pair(
+            (shopper, AccountKind::Points),
+            (shopper, AccountKind::PointsOnHold),
+            points(wanted),
+            POINTS_HELD,
+        ),
         now,
     )
     .await?;
@@ -242,10 +227,7 @@ pub async fn spend_held(
     order_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let holds = payment_point_hold::Entity::find()
-        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
-        .all(tx)
-        .await?;
+    let holds = take_holds(tx, payment_id).await?;
     let total: i64 = holds.iter().map(|h| h.points).sum();
     for held in &holds {
         point_lot_use::Entity::insert(point_lot_use::ActiveModel {
@@ -257,10 +239,6 @@ pub async fn spend_held(
         .exec_without_returning(tx)
         .await?;
     }
-    payment_point_hold::Entity::delete_many()
-        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
-        .exec(tx)
-        .await?;
     if total > 0 {
         redeem(
             tx,
@@ -284,10 +262,7 @@ pub async fn release_held(
     payment_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let holds = payment_point_hold::Entity::find()
-        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
-        .all(tx)
-        .await?;
+    let holds = take_holds(tx, payment_id).await?;
     let total: i64 = holds.iter().map(|h| h.points).sum();
     for held in &holds {
         point_lot::Entity::update_many()
@@ -299,34 +274,39 @@ pub async fn release_held(
             .exec(tx)
             .await?;
     }
-    payment_point_hold::Entity::delete_many()
-        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
-        .exec(tx)
-        .await?;
     if total > 0 {
+        let shopper = Owner::Shopper(user_id);
         ledger::post(
             tx,
             merchant_id,
             Cause::payment("PAYMENT_POINTS_RELEASED", payment_id),
-            &[
-                Posting::new(
-                    Owner::Shopper(user_id),
-                    AccountKind::PointsOnHold,
-                    -points(total),
-                    POINTS_RELEASED,
-                ),
-                Posting::new(
-                    Owner::Shopper(user_id),
-                    AccountKind::Points,
-                    points(total),
-                    POINTS_RELEASED,
-                ),
-            ],
+            &Posting::pair(
+                (shopper, AccountKind::PointsOnHold),
+                (shopper, AccountKind::Points),
+                points(total),
+                POINTS_RELEASED,
+            ),
             now,
         )
         .await?;
     }
     Ok(total)
+}
+
+/// A payment's holds, removed: the caller turns them into lot uses or gives them back.
+async fn take_holds(
+    tx: &impl ConnectionTrait,
+    payment_id: i64,
+) -> AppResult<Vec<payment_point_hold::Model>> {
+    let holds = payment_point_hold::Entity::find()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .all(tx)
+        .await?;
+    payment_point_hold::Entity::delete_many()
+        .filter(payment_point_hold::Column::PaymentId.eq(payment_id))
+        .exec(tx)
+        .await?;
+    Ok(holds)
 }
 
 /// Gives a refunded order's points back to the lots they came from.

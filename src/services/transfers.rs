@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     error::{AppError, AppResult},
-    ledger::{self, AccountKind, Cause, Owner, Posting},
+    ledger::{self, Cause},
     live::{outbox, EventKind},
     rules::money::Unit,
     wechatpay_api::{PayAccount, PayError},
@@ -215,39 +215,14 @@ pub async fn settle(
             if marked.rows_affected != 1 {
                 return Ok(());
             }
-            let amount = Unit::Cny.from_minor(found.amount);
-            let fee = Unit::Cny.from_minor(found.fee);
-            let user = Owner::Shopper(found.user_id);
             let (cause, postings) = match outcome {
                 Outcome::Paid => (
                     "WITHDRAWAL_TRANSFERRED",
-                    vec![
-                        Posting::new(user, AccountKind::CashOnHold, -amount, "WITHDRAWAL_PAID"),
-                        Posting::new(
-                            Owner::Merchant,
-                            AccountKind::WithdrawalPayout,
-                            amount - fee,
-                            "WITHDRAWAL_PAID",
-                        ),
-                        Posting::new(
-                            Owner::Merchant,
-                            AccountKind::FeeIncome,
-                            fee,
-                            "WITHDRAWAL_FEE",
-                        ),
-                    ],
+                    withdrawals::ending_postings(&found, true),
                 ),
                 Outcome::Failed(_) => (
                     "WITHDRAWAL_FAILED",
-                    vec![
-                        Posting::new(
-                            user,
-                            AccountKind::CashOnHold,
-                            -amount,
-                            "WITHDRAWAL_RETURNED",
-                        ),
-                        Posting::new(user, AccountKind::Cash, amount, "WITHDRAWAL_RETURNED"),
-                    ],
+                    withdrawals::ending_postings(&found, false),
                 ),
             };
             ledger::post(

@@ -138,36 +138,7 @@ pub async fn review_withdrawal(
                 if marked.rows_affected != 1 {
                     return Err(AppError::conflict("this withdrawal was already reviewed"));
                 }
-                let amount = Unit::Cny.from_minor(found.amount);
-                let fee = Unit::Cny.from_minor(found.fee);
-                let user = Owner::Shopper(found.user_id);
-                let postings = if approve {
-                    vec![
-                        Posting::new(user, AccountKind::CashOnHold, -amount, "WITHDRAWAL_PAID"),
-                        Posting::new(
-                            Owner::Merchant,
-                            AccountKind::WithdrawalPayout,
-                            amount - fee,
-                            "WITHDRAWAL_PAID",
-                        ),
-                        Posting::new(
-                            Owner::Merchant,
-                            AccountKind::FeeIncome,
-                            fee,
-                            "WITHDRAWAL_FEE",
-                        ),
-                    ]
-                } else {
-                    vec![
-                        Posting::new(
-                            user,
-                            AccountKind::CashOnHold,
-                            -amount,
-                            "WITHDRAWAL_RETURNED",
-                        ),
-                        Posting::new(user, AccountKind::Cash, amount, "WITHDRAWAL_RETURNED"),
-                    ]
-                };
+                let postings = ending_postings(&found, approve);
                 let cause = if approve {
                     "WITHDRAWAL_APPROVED"
                 } else {
@@ -198,6 +169,41 @@ pub async fn review_withdrawal(
         })
         .await?;
     Ok(reviewed)
+}
+
+/// How a withdrawal's held cash leaves the hold: paid out (the net to the payout, the fee
+/// kept) or returned whole to the shopper's cash.
+pub fn ending_postings(found: &withdrawal::Model, paid: bool) -> Vec<Posting> {
+    let amount = Unit::Cny.from_minor(found.amount);
+    let fee = Unit::Cny.from_minor(found.fee);
+    let user = Owner::Shopper(found.user_id);
+    if paid {
+        vec![
+            Posting::new(user, AccountKind::CashOnHold, -amount, "WITHDRAWAL_PAID"),
+            Posting::new(
+                Owner::Merchant,
+                AccountKind::WithdrawalPayout,
+                amount - fee,
+                "WITHDRAWAL_PAID",
+            ),
+            Posting::new(
+                Owner::Merchant,
+                AccountKind::FeeIncome,
+                fee,
+                "WITHDRAWAL_FEE",
+            ),
+        ]
+    } else {
+        vec![
+            Posting::new(
+                user,
+                AccountKind::CashOnHold,
+                -amount,
+                "WITHDRAWAL_RETURNED",
+            ),
+            Posting::new(user, AccountKind::Cash, amount, "WITHDRAWAL_RETURNED"),
+        ]
+    }
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<withdrawal::Model> {
