@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -14,8 +14,10 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// To the microsecond, as both databases keep times: a time the code holds equals the
+    /// same time read back.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -40,5 +42,29 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A clock that started at a chosen instant and runs at the machine's pace from there
+/// (development: `FENHONG_CLOCK_START`).
+#[derive(Debug)]
+pub struct StartedClock {
+    start: DateTime<Utc>,
+    began: std::time::Instant,
+}
+
+impl StartedClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            began: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartedClock {
+    fn now(&self) -> DateTime<Utc> {
+        (self.start + Duration::from_std(self.began.elapsed()).unwrap_or_else(|_| Duration::zero()))
+            .trunc_subsecs(6)
     }
 }

@@ -3,6 +3,7 @@
 use std::{env, time::Duration};
 
 use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fenhong.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -64,6 +65,16 @@ pub struct Config {
     /// development database generates and keeps its own.
     pub secrets_key: Option<String>,
     pub wechatpay_api_base: String,
+    /// Whether a merchant's orders that arrive together settle in one transaction.
+    pub group_commit: bool,
+    /// The most orders one group commit settles.
+    pub group_commit_max: usize,
+    /// Development only: the server's clock starts at this instant and runs on from there
+    /// (to try the console at another time of day; refused in production).
+    pub clock_start: Option<DateTime<Utc>>,
+    /// Development only: serve the console's files from this directory instead of the copy
+    /// embedded in the binary (to work on the console without rebuilding).
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -118,6 +129,22 @@ impl Config {
             secrets_key: var("FENHONG_SECRETS_KEY"),
             wechatpay_api_base: var("WECHATPAY_API_BASE")
                 .unwrap_or_else(|| DEFAULT_WECHATPAY_API_BASE.into()),
+            group_commit: match var("FENHONG_GROUP_COMMIT").as_deref() {
+                None | Some("on") | Some("true") | Some("1") => true,
+                Some("off") | Some("false") | Some("0") => false,
+                Some(other) => bail!("FENHONG_GROUP_COMMIT must be on or off, not {other:?}"),
+            },
+            group_commit_max: parse_or(var("FENHONG_GROUP_COMMIT_MAX"), 64)?,
+            clock_start: var("FENHONG_CLOCK_START")
+                .map(|v| {
+                    DateTime::parse_from_rfc3339(&v)
+                        .map(|t| t.with_timezone(&Utc))
+                        .with_context(|| {
+                            format!("FENHONG_CLOCK_START {v:?} is not an RFC 3339 time")
+                        })
+                })
+                .transpose()?,
+            console_dir: var("FENHONG_CONSOLE_DIR").map(Into::into),
         };
         config.validate()?;
         Ok(config)
@@ -149,6 +176,10 @@ impl Config {
             client_ip_header: None,
             secrets_key: None,
             wechatpay_api_base: DEFAULT_WECHATPAY_API_BASE.into(),
+            group_commit: true,
+            group_commit_max: 64,
+            clock_start: None,
+            console_dir: None,
         }
     }
 
@@ -172,6 +203,12 @@ impl Config {
             }
             if self.wechat.is_none() {
                 bail!("WECHAT_APPID and WECHAT_SECRET are required when FENHONG_ENV=production");
+            }
+            if self.clock_start.is_some() {
+                bail!("FENHONG_CLOCK_START is for development only");
+            }
+            if self.console_dir.is_some() {
+                bail!("FENHONG_CONSOLE_DIR is for development only");
             }
         }
         Ok(())

@@ -106,7 +106,11 @@ async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     init_logging(&config);
     let bind = config.bind.clone();
-    let app = Fenhong::start(config, None).await?;
+    let clock = config.clock_start.map(|start| {
+        tracing::warn!(%start, "development clock: the server's time starts at FENHONG_CLOCK_START");
+        std::sync::Arc::new(fenhong::clock::StartedClock::new(start)) as fenhong::clock::SharedClock
+    });
+    let app = Fenhong::start(config, clock).await?;
     let background = app.spawn_background();
     let listener = TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");

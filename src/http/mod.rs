@@ -1,5 +1,6 @@
 //! Routes, limits, health checks and request logging.
 
+mod console;
 mod export;
 pub mod graphql;
 mod wechatpay;
@@ -35,9 +36,10 @@ pub fn router(app: Fenhong) -> Router {
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/export/orders.csv", get(export::orders_csv))
         .route("/export/ledger.csv", get(export::ledger_csv))
-        .route("/console", get(console))
-        .route("/console/", get(console))
-        .route("/console/join", get(console))
+        .route("/console", get(console::page))
+        .route("/console/", get(console::page))
+        .route("/console/join", get(console::page))
+        .route("/console/assets/{*file}", get(console::asset))
         .route("/wechatpay/notify/{merchant_id}", post(wechatpay::notify))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -135,21 +137,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-}
-
-/// The web console: one page, embedded in the binary, that loads nothing from elsewhere.
-async fn console() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
-            ),
-        ],
-        include_str!("console.html"),
-    )
-        .into_response()
 }
 
 async fn healthz() -> &'static str {

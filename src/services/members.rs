@@ -1,11 +1,13 @@
 //! Shoppers joining merchants by scanning codes, and the membership lists.
 
 use chrono::{DateTime, Utc};
-use entity::{membership, referral_code};
+use entity::{membership, referral_code, user};
 use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, Func, LikeExpr, Query},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::{
@@ -50,10 +52,12 @@ pub async fn memberships_of_user(
         .await?)
 }
 
-/// A page of a merchant's members, newest first: those with an id below `before`.
+/// A page of a merchant's members, newest first: those with an id below `before`, and with
+/// `search`, only those whose member code starts with it or whose nickname contains it.
 pub async fn members_page(
     db: &impl ConnectionTrait,
     merchant_id: i64,
+    search: Option<&str>,
     before: Option<i64>,
     limit: u64,
 ) -> AppResult<Vec<membership::Model>> {
@@ -61,10 +65,41 @@ pub async fn members_page(
         .filter(membership::Column::MerchantId.eq(merchant_id))
         .order_by_desc(membership::Column::Id)
         .limit(limit);
+    if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        let escaped = escape_like(search);
+        let nicknames = Query::select()
+            .column(user::Column::Id)
+            .from(user::Entity)
+            .and_where(
+                Expr::expr(Func::lower(Expr::col(user::Column::Nickname)))
+                    .like(LikeExpr::new(format!("%{}%", escaped.to_lowercase())).escape('\\')),
+            )
+            .to_owned();
+        query = query.filter(
+            Condition::any()
+                .add(
+                    membership::Column::MemberCode
+                        .like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
+                )
+                .add(membership::Column::UserId.in_subquery(nicknames)),
+        );
+    }
     if let Some(before) = before {
         query = query.filter(membership::Column::Id.lt(before));
     }
     Ok(query.all(db).await?)
+}
+
+/// `text` matched literally inside a `LIKE` pattern (escape character `\`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub async fn referral_count(

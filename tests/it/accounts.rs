@@ -107,13 +107,14 @@ async fn an_unknown_username_costs_as_much_time_as_a_wrong_password() {
     // Interleaved, so both see the same load; the fastest of each is the work itself (a
     // busy machine only ever adds time).
     let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
-    for _ in 0..9 {
+    for _ in 0..15 {
         known = known.min(timed(&t, &cashier).await);
         unknown = unknown.min(timed(&t, "no-such-user").await);
     }
-    // Both run one password check; without it an unknown name answered in a fraction.
+    // Both run one password check; without it an unknown name was answered in a fraction of
+    // the time (the leak). The other way round only a loaded machine's noise is allowed.
     assert!(
-        unknown * 2 >= known && known * 2 >= unknown,
+        unknown * 2 >= known && known * 3 >= unknown,
         "known {known:?}, unknown {unknown:?}"
     );
 }

@@ -102,7 +102,7 @@ const OPERATIONS: &[Operation] = &[
     Operation {
         name: "dashboard",
         query: "query($m: ID!) { dashboard(merchantId: $m, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { gmv } }",
-        allowed: &[Cashier, Manager, Owner],
+        allowed: &[Manager, Owner],
         refusals: &[],
     },
     Operation {

@@ -15,7 +15,7 @@ use crate::{
 
 #[derive(SimpleObject)]
 pub struct DailyStats {
-    /// `YYYY-MM-DD` (UTC).
+    /// `YYYY-MM-DD`: the day in the merchant's time zone.
     pub day: String,
     pub gmv: Decimal,
     pub orders: i32,
@@ -70,7 +70,7 @@ pub struct DashboardQuery;
 
 #[Object]
 impl DashboardQuery {
-    /// Staff: the merchant's figures between `from` (inclusive) and `to` (exclusive),
+    /// Owner or manager: the merchant's figures between `from` (inclusive) and `to` (exclusive),
     /// optionally for one store.
     async fn dashboard(
         &self,
@@ -80,7 +80,7 @@ impl DashboardQuery {
         to: DateTime<Utc>,
         store_id: Option<ID>,
     ) -> Result<Dashboard> {
-        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Cashier)?;
+        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Manager)?;
         let db = &ctx.app().db;
         let store_id = match store_id {
             Some(id) => {

@@ -1,8 +1,11 @@
-use async_graphql::{Enum, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::live::{EventKind, LiveEvent};
+use crate::{
+    graphql::{account::types::User, membership::types::load_user},
+    live::{EventKind, LiveEvent},
+};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MerchantEventKind {
@@ -23,6 +26,7 @@ pub enum MerchantEventKind {
 
 /// Something that just happened at a merchant.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct MerchantEvent {
     /// The merchant's event sequence number (0 for RESYNC).
     pub seq: i32,
@@ -33,6 +37,26 @@ pub struct MerchantEvent {
     pub referrer_id: Option<ID>,
     pub withdrawal_id: Option<ID>,
     pub amount: Option<Decimal>,
+}
+
+#[ComplexObject]
+impl MerchantEvent {
+    /// The shopper the event is about (`userId`).
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user_of(ctx, self.user_id.as_ref()).await
+    }
+
+    /// Who referred the member who joined (`referrerId`).
+    async fn referrer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user_of(ctx, self.referrer_id.as_ref()).await
+    }
+}
+
+async fn user_of(ctx: &Context<'_>, id: Option<&ID>) -> Result<Option<User>> {
+    match id.and_then(|id| id.parse::<i64>().ok()) {
+        Some(id) => Ok(Some(load_user(ctx, id).await?)),
+        None => Ok(None),
+    }
 }
 
 fn id(n: i64) -> Option<ID> {

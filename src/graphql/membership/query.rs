@@ -57,16 +57,46 @@ impl MembershipQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Membership>> {
-        let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Cashier)?;
-        let (first, after) = page_args(first, after)?;
-        let mut rows = members::members_page(&ctx.app().db, merchant_id, after, first + 1).await?;
-        let has_next = rows.len() as u64 > first;
-        rows.truncate(first as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(row.id.to_string(), Membership::from(row))),
-        );
-        Ok(connection)
+        members_page(ctx, merchant_id, None, first, after).await
     }
+
+    /// Staff: the merchant's members whose member code starts with `query` or whose
+    /// nickname contains it (any case), newest first.
+    async fn search_members(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        query: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Membership>> {
+        members_page(ctx, merchant_id, Some(query), first, after).await
+    }
+}
+
+async fn members_page(
+    ctx: &Context<'_>,
+    merchant_id: ID,
+    search: Option<String>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<String, Membership>> {
+    let merchant_id = ctx.staff_of(&merchant_id, StaffRole::Cashier)?;
+    let (first, after) = page_args(first, after)?;
+    let mut rows = members::members_page(
+        &ctx.app().db,
+        merchant_id,
+        search.as_deref(),
+        after,
+        first + 1,
+    )
+    .await?;
+    let has_next = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    let mut connection = Connection::new(after.is_some(), has_next);
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(row.id.to_string(), Membership::from(row))),
+    );
+    Ok(connection)
 }

@@ -96,11 +96,13 @@ impl Merchant {
         ))
     }
 
-    /// Staff: the first `first` live entries of the queue, in order (active ones first).
+    /// Staff: `first` live entries of the queue in order (active ones first), after skipping
+    /// the first `offset` (a page of the queue: `queueStats` says how many are live).
     async fn queue(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 50)] first: i32,
+        #[graphql(default = 0)] offset: i32,
     ) -> Result<Vec<crate::graphql::queue::types::QueueEntry>> {
         if !ctx.principal().can_see_merchant_internals(self.0.id) {
             return Err(AppError::forbidden("only the merchant's staff see the queue").into());
@@ -108,8 +110,12 @@ impl Merchant {
         if !(1..=500).contains(&first) {
             return Err(AppError::invalid("first must be between 1 and 500").into());
         }
+        if offset < 0 {
+            return Err(AppError::invalid("offset must not be negative").into());
+        }
         let entries =
-            crate::services::queue::active_entries(&ctx.app().db, self.0.id, first).await?;
+            crate::services::queue::live_entries_page(&ctx.app().db, self.0.id, offset, first)
+                .await?;
         Ok(entries
             .into_iter()
             .map(crate::graphql::queue::types::QueueEntry::from)
