@@ -39,6 +39,8 @@ pub struct Inner {
     pub pay: PayClient,
     /// WeChat's server API for subscribe messages; `None` in development login mode.
     pub wechat_server: Option<WechatServer>,
+    /// Each merchant's orders that arrive together settle in one transaction.
+    pub commits: services::group_commit::GroupCommit,
 }
 
 impl std::ops::Deref for AppState {
@@ -129,6 +131,10 @@ impl Fenhong {
             secrets,
             pay,
             wechat_server,
+            commits: services::group_commit::GroupCommit::new(
+                config.group_commit,
+                config.group_commit_max,
+            ),
             scenes: SceneSigner::new(secret.as_bytes()),
             wechat,
             db,

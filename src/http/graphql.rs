@@ -300,13 +300,21 @@ async fn execute(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
+    // Only a mutation writes live events; waking the relay after every read would have it
+    // query the outbox once per request. (The document parsed here is the one executed.)
+    let operation_name = request.operation_name.clone();
+    let mutation = request.parsed_query().ok().and_then(|document| {
+        selected_operation(document, operation_name.as_deref()).map(|op| op.node.ty)
+    }) == Some(OperationType::Mutation);
     let executed = tokio::time::timeout(
         config.request_timeout,
         batch::drive(loaders, app.schema.execute(request)),
     )
     .await;
     // A mutation may have written live events: let the relay publish them now.
-    state.live.wake();
+    if mutation {
+        state.live.wake();
+    }
     let Ok(response) = executed else {
         tracing::warn!(
             timeout_secs = config.request_timeout.as_secs(),

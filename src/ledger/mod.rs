@@ -217,36 +217,83 @@ pub async fn account_id(
     kind: AccountKind,
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let (owner_kind, owner_id) = owner.key();
-    let find = || {
+    let ids = account_ids_of(db, merchant_id, &[(owner, kind)], now).await?;
+    Ok(ids[&(owner, kind)])
+}
+
+/// The ids of several accounts of one merchant, creating those never used: one query when
+/// they all exist, three when some are new.
+pub async fn account_ids_of(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    wanted: &[(Owner, AccountKind)],
+    now: DateTime<Utc>,
+) -> AppResult<BTreeMap<(Owner, AccountKind), i64>> {
+    let mut wanted: Vec<(Owner, AccountKind)> = wanted.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let find = |keys: &[(Owner, AccountKind)]| {
+        let mut any = Condition::any();
+        for (owner, kind) in keys {
+            let (owner_kind, owner_id) = owner.key();
+            any = any.add(
+                Condition::all()
+                    .add(ledger_account::Column::OwnerKind.eq(owner_kind))
+                    .add(ledger_account::Column::OwnerId.eq(owner_id))
+                    .add(ledger_account::Column::Kind.eq(kind.as_str())),
+            );
+        }
         ledger_account::Entity::find()
             .filter(ledger_account::Column::MerchantId.eq(merchant_id))
-            .filter(ledger_account::Column::OwnerKind.eq(owner_kind))
-            .filter(ledger_account::Column::OwnerId.eq(owner_id))
-            .filter(ledger_account::Column::Kind.eq(kind.as_str()))
+            .filter(any)
     };
-    if let Some(found) = find().one(db).await? {
-        return Ok(found.id);
+    let key_of = |a: &ledger_account::Model| {
+        wanted.iter().copied().find(|(owner, kind)| {
+            owner.key() == (a.owner_kind.as_str(), a.owner_id) && kind.as_str() == a.kind
+        })
+    };
+    let mut ids = BTreeMap::new();
+    for account in find(&wanted).all(db).await? {
+        if let Some(key) = key_of(&account) {
+            ids.insert(key, account.id);
+        }
     }
-    ledger_account::Entity::insert(ledger_account::ActiveModel {
-        merchant_id: Set(merchant_id),
-        owner_kind: Set(owner_kind.into()),
-        owner_id: Set(owner_id),
-        kind: Set(kind.as_str().into()),
-        unit: Set(kind.unit().as_str().into()),
-        balance: Set(0),
-        non_negative: Set(kind.non_negative()),
-        created_at: Set(now),
-        ..Default::default()
-    })
+    let missing: Vec<(Owner, AccountKind)> = wanted
+        .iter()
+        .copied()
+        .filter(|key| !ids.contains_key(key))
+        .collect();
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    ledger_account::Entity::insert_many(missing.iter().map(|(owner, kind)| {
+        let (owner_kind, owner_id) = owner.key();
+        ledger_account::ActiveModel {
+            merchant_id: Set(merchant_id),
+            owner_kind: Set(owner_kind.into()),
+            owner_id: Set(owner_id),
+            kind: Set(kind.as_str().into()),
+            unit: Set(kind.unit().as_str().into()),
+            balance: Set(0),
+            non_negative: Set(kind.non_negative()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+    }))
     .on_conflict(OnConflict::new().do_nothing().to_owned())
     .exec_without_returning(db)
     .await?;
-    let found = find()
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("ledger account vanished")))?;
-    Ok(found.id)
+    for account in find(&missing).all(db).await? {
+        if let Some(key) = key_of(&account) {
+            ids.insert(key, account.id);
+        }
+    }
+    if let Some(lost) = wanted.iter().find(|key| !ids.contains_key(key)) {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "ledger account {lost:?} vanished"
+        )));
+    }
+    Ok(ids)
 }
 
 /// Shoppers' balances in minor units, keyed as asked `(merchant, user, kind)`, in one
@@ -341,8 +388,10 @@ pub async fn post(
     // transactions lock rows in one order and cannot deadlock.
     let mut deltas: BTreeMap<i64, (i64, &Posting)> = BTreeMap::new();
     let mut account_ids = Vec::with_capacity(lines.len());
+    let wanted: Vec<(Owner, AccountKind)> = lines.iter().map(|l| (l.owner, l.account)).collect();
+    let ids = account_ids_of(db, merchant_id, &wanted, now).await?;
     for (line, minor) in lines.iter().zip(&minors) {
-        let id = account_id(db, merchant_id, line.owner, line.account, now).await?;
+        let id = ids[&(line.owner, line.account)];
         deltas.entry(id).or_insert((0, line)).0 += minor;
         account_ids.push(id);
     }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod completion;
 pub mod dashboard;
+pub mod group_commit;
 pub mod members;
 pub mod merchants;
 pub mod notifications;

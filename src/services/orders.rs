@@ -8,7 +8,12 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use super::{merchants, points, programs, queue};
+use std::sync::Arc;
+
+use super::{
+    group_commit::{GroupCommit, Work},
+    merchants, points, programs, queue,
+};
 use crate::{
     error::{AppError, AppResult},
     rules::{
@@ -75,6 +80,20 @@ pub async fn record_order(
     input: NewOrder,
     now: DateTime<Utc>,
 ) -> AppResult<order::Model> {
+    let alone = GroupCommit::new(false, 1);
+    record_order_grouped(&alone, db, merchant_id, staff_id, input, now).await
+}
+
+/// [`record_order`] through the merchant's group commit: settled in one transaction with
+/// the merchant's other orders that arrive meanwhile, with the same result.
+pub async fn record_order_grouped(
+    commits: &GroupCommit,
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    staff_id: Option<i64>,
+    input: NewOrder,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
     let amount = money::money(input.amount, "amount").map_err(AppError::InvalidInput)?;
     let key = input.idempotency_key.trim().to_owned();
     if key.is_empty() || key.len() > 64 {
@@ -106,12 +125,11 @@ pub async fn record_order(
         recorded_by: staff_id,
         complete: input.complete,
     };
-    let result = db
-        .transaction::<_, _, AppError>(|tx| {
-            Box::pin(async move { record_in(tx, recording, now).await })
-        })
-        .await?;
-    Ok(result)
+    let work: Work = Arc::new(move |tx| {
+        let recording = recording.clone();
+        Box::pin(async move { record_in(tx, recording, now).await })
+    });
+    commits.run(db, merchant_id, work).await
 }
 
 /// How an order's points are paid.
@@ -161,7 +179,7 @@ pub async fn record_in(
 ) -> AppResult<order::Model> {
     crate::db::claim_writer(tx).await?;
     // Taken before any account is touched, as every completion takes it.
-    queue::lock_merchant(tx, r.merchant_id, now).await?;
+    let queue_state = queue::lock_merchant(tx, r.merchant_id, now).await?;
     let programs = programs::current(tx, r.merchant_id).await?;
     let points_to_use = r.points.points();
     let mut cash_paid = r.amount;
@@ -231,7 +249,9 @@ pub async fn record_in(
         }
     }
     if r.complete {
-        return complete_in(tx, recorded.id, now).await;
+        // Just recorded under the lock this transaction holds, with these programs: no
+        // refund can be under way and nothing else can have changed it.
+        return complete_locked(tx, recorded, &queue_state, &programs, now).await;
     }
     crate::live::outbox::emit(
         tx,
@@ -286,30 +306,45 @@ pub async fn complete_in(
         ));
     }
     let programs = programs::current(tx, current.merchant_id).await?;
+    // Read again under the lock: a refund settled meanwhile changes the reward base.
+    let current = order::Entity::find_by_id(order_id)
+        .one(tx)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    complete_locked(tx, current, &queue_state, &programs, now).await
+}
+
+/// Marks a PAID order completed and lets every reward program settle it; the caller's
+/// transaction holds the merchant's lock and read `current` under it.
+async fn complete_locked(
+    tx: &impl ConnectionTrait,
+    current: order::Model,
+    queue_state: &entity::queue_state::Model,
+    programs: &programs::Versioned,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
     let marked = order::Entity::update_many()
         .col_expr(order::Column::Status, COMPLETED.into())
         .col_expr(order::Column::CompletedAt, Some(now).into())
         .col_expr(order::Column::ProgramVersion, Some(programs.version).into())
-        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Id.eq(current.id))
         .filter(order::Column::Status.eq(PAID))
         .exec(tx)
         .await?;
     if marked.rows_affected != 1 {
-        let now_status = order::Entity::find_by_id(order_id)
-            .one(tx)
-            .await?
-            .map(|o| o.status);
-        return Err(match now_status.as_deref() {
-            Some(COMPLETED) => AppError::conflict("the order is already completed"),
-            Some(REFUNDED) => AppError::conflict("the order was refunded and cannot be completed"),
+        return Err(match current.status.as_str() {
+            COMPLETED => AppError::conflict("the order is already completed"),
+            REFUNDED => AppError::conflict("the order was refunded and cannot be completed"),
             _ => AppError::NotFound("order"),
         });
     }
-    let completed = order::Entity::find_by_id(order_id)
-        .one(tx)
-        .await?
-        .ok_or(AppError::NotFound("order"))?;
-    super::completion::settle(tx, &programs, &queue_state, &completed, now).await?;
+    let completed = order::Model {
+        status: COMPLETED.into(),
+        completed_at: Some(now),
+        program_version: Some(programs.version),
+        ..current
+    };
+    super::completion::settle(tx, programs, queue_state, &completed, now).await?;
     Ok(completed)
 }
 
@@ -319,13 +354,20 @@ pub async fn complete_order(
     order_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<order::Model> {
+    complete_order_grouped(&GroupCommit::new(false, 1), db, merchant_id, order_id, now).await
+}
+
+/// [`complete_order`] through the merchant's group commit.
+pub async fn complete_order_grouped(
+    commits: &GroupCommit,
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<order::Model> {
     let order = find_order(db, merchant_id, order_id).await?;
-    let completed = db
-        .transaction::<_, _, AppError>(|tx| {
-            Box::pin(async move { complete_in(tx, order.id, now).await })
-        })
-        .await?;
-    Ok(completed)
+    let work: Work = Arc::new(move |tx| Box::pin(complete_in(tx, order.id, now)));
+    commits.run(db, merchant_id, work).await
 }
 
 /// Refunds a PAID order: no rewards, and points it used go back to their lots. A completed
@@ -364,7 +406,13 @@ pub async fn refund_order(
                 if order.points_used > 0 {
                     points::restore(tx, merchant_id, order.user_id, order.id, now).await?;
                 }
-                crate::live::outbox::emit(tx, merchant_id, crate::live::EventKind::WalletsChanged, vec![order.user_id], None, now).await?;
+                // The feed shows the refund (as it does WeChat Pay's); her wallet re-reads.
+                let refunded = crate::live::EventKind::OrderRefunded {
+                    order_id: order.id,
+                    user_id: order.user_id,
+                    amount: Unit::Cny.from_minor(order.amount),
+                };
+                crate::live::outbox::emit(tx, merchant_id, refunded, vec![order.user_id], None, now).await?;
                 order::Entity::find_by_id(order.id)
                     .one(tx)
                     .await?
@@ -375,11 +423,23 @@ pub async fn refund_order(
     Ok(refunded)
 }
 
+/// Which of a merchant's orders a page shows (every one when all are `None`).
+#[derive(Debug, Default)]
+pub struct OrderFilter<'a> {
+    pub status: Option<&'a str>,
+    pub store_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+}
+
 /// A page of the merchant's orders, newest first.
 pub async fn orders_page(
     db: &impl ConnectionTrait,
     merchant_id: i64,
-    status: Option<&str>,
+    filter: &OrderFilter<'_>,
     before: Option<i64>,
     limit: u64,
 ) -> AppResult<Vec<order::Model>> {
@@ -387,8 +447,20 @@ pub async fn orders_page(
         .filter(order::Column::MerchantId.eq(merchant_id))
         .order_by_desc(order::Column::Id)
         .limit(limit);
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         query = query.filter(order::Column::Status.eq(status));
+    }
+    if let Some(store_id) = filter.store_id {
+        query = query.filter(order::Column::StoreId.eq(store_id));
+    }
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(order::Column::UserId.eq(user_id));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(order::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(order::Column::CreatedAt.lt(to));
     }
     if let Some(before) = before {
         query = query.filter(order::Column::Id.lt(before));

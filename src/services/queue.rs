@@ -68,6 +68,23 @@ pub async fn active_entries(
         .await?)
 }
 
+/// `limit` live entries in queue order after the first `offset`.
+pub async fn live_entries_page(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    offset: i32,
+    limit: i32,
+) -> AppResult<Vec<queue_entry::Model>> {
+    Ok(queue_entry::Entity::find()
+        .filter(queue_entry::Column::MerchantId.eq(merchant_id))
+        .filter(queue_entry::Column::Status.eq(LIVE))
+        .order_by_asc(queue_entry::Column::Ordinal)
+        .offset(offset.max(0) as u64)
+        .limit(limit.max(1) as u64)
+        .all(db)
+        .await?)
+}
+
 pub async fn pool(db: &impl ConnectionTrait, merchant_id: i64) -> AppResult<Decimal> {
     ledger::balance(db, merchant_id, Owner::Merchant, AccountKind::QueuePool).await
 }

@@ -228,3 +228,78 @@ async fn a_connection_is_closed_when_its_token_expires() {
     assert_eq!(ws.next().await["type"], "closed");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// Conflation: a subscriber that reads nothing while the queue moves on gets the newest
+/// state in one message when it reads again, not the states in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_gets_the_newest_state_not_a_backlog() {
+    use futures::StreamExt;
+    let t = TestApp::new().await;
+    let shop = t.shop(6).await;
+    t.configure(
+        &shop.merchant,
+        json!({ "queue": { "enabled": true, "activeSlots": 1, "queueRatio": "0.40", "referralRatio": "0" } }),
+    )
+    .await;
+    for (_, user) in &shop.shoppers[1..] {
+        t.order(&shop, user, "100.00", json!({})).await;
+    }
+    let (token, me) = &shop.shoppers[0];
+    let mine = t.order(&shop, me, "100.00", json!({})).await;
+    let entry = t
+        .ok(
+            Some(token),
+            "query($m: ID!) { membership(merchantId: $m) { queueEntries { id position } } }",
+            json!({ "m": shop.merchant.id }),
+        )
+        .await["membership"]["queueEntries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(mine.get("errors").is_none(), "{mine}");
+
+    // A subscriber reading straight from the schema, so the test decides when it reads.
+    let principal = fenhong::auth::Principal::Shopper {
+        user_id: me.parse().unwrap(),
+    };
+    let request = async_graphql::Request::new(
+        "subscription($id: ID!) { queuePosition(entryId: $id) { position status } }",
+    )
+    .variables(async_graphql::Variables::from_json(json!({ "id": entry })))
+    .data(principal);
+    let mut stream = t.app.schema.execute_stream(request);
+    let first = stream.next().await.unwrap().data.into_json().unwrap();
+    let start = first["queuePosition"]["position"].as_i64().unwrap();
+    assert!(start > 3, "her entry waits behind others: {first}");
+
+    // Eight orders by others while she reads nothing: each moves the queue.
+    for i in 0..8 {
+        let (_, user) = &shop.shoppers[1 + i % 5];
+        t.order(&shop, user, "100.00", json!({})).await;
+    }
+    let truth = t
+        .ok(
+            Some(token),
+            "query($id: ID!) { queueEntry(id: $id) { position status } }",
+            json!({ "id": entry }),
+        )
+        .await["queueEntry"]
+        .clone();
+    assert!(truth["position"].as_i64().unwrap() < start - 1, "{truth}");
+    // Let the relay publish every event to this instance's subscribers.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an update")
+        .unwrap()
+        .data
+        .into_json()
+        .unwrap();
+    assert_eq!(next["queuePosition"], truth, "the newest state at once");
+    let more = tokio::time::timeout(std::time::Duration::from_millis(500), stream.next()).await;
+    assert!(
+        more.is_err(),
+        "no backlog of older states follows: {more:?}"
+    );
+}

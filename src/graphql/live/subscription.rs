@@ -1,6 +1,6 @@
 use async_graphql::{Context, Result, Subscription, ID};
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::types::MerchantEvent;
 use crate::{
@@ -125,48 +125,73 @@ impl LiveSubscription {
                 Err(err) => { yield Err(err.into()); return; }
             };
             yield Ok(QueueEntry::known(model.clone(), Known { standing, seconds_per_completion: pace }));
+            let mut shown_received = model.received;
             while standing != queue::Standing::Completed {
-                let (next, received, pace) = match signals.recv().await {
-                    Ok(LiveSignal::Event(event)) => {
-                        if event.merchant_id != merchant_id || event.seq <= seq {
-                            continue;
-                        }
-                        let gap = event.seq != seq + 1;
-                        seq = event.seq;
-                        match (&event.queue, gap) {
-                            (Some(snapshot), false) => {
-                                let (next, received) = standing_in(snapshot, &model);
-                                (next, received, snapshot.seconds_per_completion)
+                // Conflation: every signal already waiting is applied before anything is
+                // sent, so a subscriber that falls behind gets the newest state once, not a
+                // backlog of the states in between.
+                let mut signal = Some(signals.recv().await);
+                let mut latest = None;
+                while let Some(next_signal) = signal.take() {
+                    let applied = match next_signal {
+                        Ok(LiveSignal::Event(event)) => {
+                            if event.merchant_id != merchant_id || event.seq <= seq {
+                                None
+                            } else {
+                                let gap = event.seq != seq + 1;
+                                seq = event.seq;
+                                match (&event.queue, gap) {
+                                    (Some(snapshot), false) => {
+                                        let (next, received) = standing_in(snapshot, &model);
+                                        Some((next, received, snapshot.seconds_per_completion))
+                                    }
+                                    (None, false) => None,
+                                    (_, true) => match reread(&app, entry_id, slots).await {
+                                        Ok(r) => {
+                                            // Later events up to the snapshot are already in it.
+                                            seq = seq.max(r.seq);
+                                            Some((r.standing, r.model.received, r.pace))
+                                        }
+                                        Err(err) => { yield Err(err.into()); return; }
+                                    },
+                                }
                             }
-                            (None, false) => continue,
-                            (_, true) => match reread(&app, entry_id, slots).await {
+                        }
+                        Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
+                            match reread(&app, entry_id, slots).await {
                                 Ok(r) => {
-                                    // Later events up to the snapshot are already in it.
                                     seq = seq.max(r.seq);
-                                    (r.standing, r.model.received, r.pace)
+                                    Some((r.standing, r.model.received, r.pace))
                                 }
                                 Err(err) => { yield Err(err.into()); return; }
-                            },
-                        }
-                    }
-                    Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                        match reread(&app, entry_id, slots).await {
-                            Ok(r) => {
-                                seq = seq.max(r.seq);
-                                (r.standing, r.model.received, r.pace)
                             }
-                            Err(err) => { yield Err(err.into()); return; }
+                        }
+                        Err(RecvError::Closed) => return,
+                    };
+                    if let Some((next, received, pace)) = applied {
+                        // The entry's own state moves on with each event applied, so later
+                        // events are read against it.
+                        if next == queue::Standing::Completed {
+                            model.status = queue::COMPLETED.into();
+                        }
+                        model.received = received;
+                        latest = Some((next, pace));
+                        if next == queue::Standing::Completed {
+                            break;
                         }
                     }
-                    Err(RecvError::Closed) => return,
-                };
-                if next != standing || received != model.received {
-                    standing = next;
-                    model.received = received;
-                    if standing == queue::Standing::Completed {
-                        model.status = queue::COMPLETED.into();
+                    signal = match signals.try_recv() {
+                        Ok(waiting) => Some(Ok(waiting)),
+                        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => None,
+                    };
+                }
+                if let Some((next, pace)) = latest {
+                    if next != standing || model.received != shown_received {
+                        standing = next;
+                        shown_received = model.received;
+                        yield Ok(QueueEntry::known(model.clone(), Known { standing, seconds_per_completion: pace }));
                     }
-                    yield Ok(QueueEntry::known(model.clone(), Known { standing, seconds_per_completion: pace }));
                 }
             }
         })
@@ -188,16 +213,25 @@ impl LiveSubscription {
         Ok(async_stream::stream! {
             yield Ok(Wallet { merchant_id, user_id });
             loop {
-                match signals.recv().await {
-                    Ok(LiveSignal::Event(event)) => {
-                        if event.merchant_id == merchant_id && event.wallets.contains(&user_id) {
-                            yield Ok(Wallet { merchant_id, user_id });
+                // Conflation: the wallet is read once however many of its changes wait.
+                let mut changed = false;
+                let mut signal = Some(signals.recv().await);
+                while let Some(next) = signal.take() {
+                    match next {
+                        Ok(LiveSignal::Event(event)) => {
+                            changed |= event.merchant_id == merchant_id && event.wallets.contains(&user_id);
                         }
+                        Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => changed = true,
+                        Err(RecvError::Closed) => return,
                     }
-                    Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                        yield Ok(Wallet { merchant_id, user_id });
-                    }
-                    Err(RecvError::Closed) => return,
+                    signal = match signals.try_recv() {
+                        Ok(waiting) => Some(Ok(waiting)),
+                        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => None,
+                    };
+                }
+                if changed {
+                    yield Ok(Wallet { merchant_id, user_id });
                 }
             }
         })

@@ -38,8 +38,16 @@ impl OrdersMutation {
         if new.user_id.is_none() && new.member_code.is_none() {
             return Err(AppError::invalid("give the shopper's userId or memberCode").into());
         }
-        let order =
-            orders::record_order(&ctx.app().db, merchant_id, staff_id, new, ctx.now()).await?;
+        let app = ctx.app();
+        let order = orders::record_order_grouped(
+            &app.commits,
+            &app.db,
+            merchant_id,
+            staff_id,
+            new,
+            ctx.now(),
+        )
+        .await?;
         Ok(Order(order))
     }
 
@@ -47,8 +55,10 @@ impl OrdersMutation {
     async fn complete_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<Order> {
         let (_, merchant_id) = ctx.principal().require_own_staff(StaffRole::Cashier)?;
         let order_id = parse_id(&order_id, "order")?;
+        let app = ctx.app();
         Ok(Order(
-            orders::complete_order(&ctx.app().db, merchant_id, order_id, ctx.now()).await?,
+            orders::complete_order_grouped(&app.commits, &app.db, merchant_id, order_id, ctx.now())
+                .await?,
         ))
     }
 

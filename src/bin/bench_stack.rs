@@ -1,0 +1,492 @@
+//! Full-stack throughput: the real `fenhong` server (release build) on PostgreSQL, driven
+//! over HTTP by this program's own client (keep-alive connections, one per simulated
+//! client), beside the limits measured in the same run: pgbench's TPC-B and select-only on
+//! the same PostgreSQL server, and a bare axum JSON handler. Then `fenhong audit`'s check on
+//! what the run wrote.
+//!
+//! cargo build --release --bin fenhong --bin bench_stack && \
+//!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres target/release/bench_stack [seconds]
+//!
+//! Each figure is one run of `seconds` (default 5). Orders are `recordOrder(complete: true)`
+//! with fresh idempotency keys; the programs are RULES.md's queue (N = 3, q = 0.40,
+//! r1 = 0.20) with the rebate on.
+
+use std::{
+    process::{Child, Command},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{routing::post, Json, Router};
+use chrono::Utc;
+use fenhong::{
+    auth::{wechat::WechatIdentity, Principal, StaffRole, TokenKeys},
+    db,
+    rules::{
+        programs::{QueueRules, RebateRules},
+        scene::SceneSigner,
+    },
+    services::{accounts, members, merchants, programs},
+};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+const SHOPPERS: usize = 40;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A merchant ready to sell: its id, a staff token and its members' user ids.
+struct Shop {
+    merchant_id: i64,
+    store_id: i64,
+    token: String,
+    users: Vec<i64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    let server = db::ScratchDatabase::server_from_env()?;
+    let scratch = db::ScratchDatabase::create(&server, "fenhong_bench_stack_").await?;
+    let result = run(&scratch.url, duration).await;
+    let bench = db::ScratchDatabase::create(&server, "fenhong_pgbench_").await?;
+    let pgbench = pgbench_all(&bench.url, seconds);
+    bench.drop_now().await?;
+    scratch.drop_now().await?;
+    let figures = result?;
+    println!();
+    println!("measure ({seconds} s each, this machine)              fenhong                limit (same run)          ratio");
+    let tpcb1 = pgbench.as_ref().ok().map(|p| p.0);
+    let tpcb8 = pgbench.as_ref().ok().map(|p| p.1);
+    let select8 = pgbench.as_ref().ok().map(|p| p.2);
+    let row = |name: &str, f: &Figure, limit: Option<(f64, &str)>| {
+        let (limit_text, ratio) = match limit {
+            Some((l, what)) => (format!("{what} {l:>8.0}"), format!("{:.2}", f.rate / l)),
+            None => (String::new(), String::new()),
+        };
+        println!(
+            "{name:<50} {:>7.0}/s p50 {:>6.2} ms p99 {:>6.2} ms   {limit_text:<24} {ratio}",
+            f.rate, f.p50, f.p99
+        );
+    };
+    row(
+        "one merchant, 1 connection",
+        &figures.hot1,
+        tpcb1.map(|t| (t, "pgbench TPC-B -c1")),
+    );
+    row(
+        "one merchant, 8 connections",
+        &figures.hot8,
+        tpcb1.map(|t| (t, "pgbench TPC-B -c1")),
+    );
+    row(
+        "one merchant, 8 connections, group commit off",
+        &figures.hot8_off,
+        tpcb1.map(|t| (t, "pgbench TPC-B -c1")),
+    );
+    row("one merchant, 32 connections", &figures.hot32, None);
+    row(
+        "8 merchants, 8 connections",
+        &figures.spread8,
+        tpcb8.map(|t| (t, "pgbench TPC-B -c8")),
+    );
+    row(
+        "{ __typename }, 8 connections",
+        &figures.typename,
+        Some((figures.bare.rate, "bare axum handler")),
+    );
+    row(
+        "merchant(id) logged in, 8 connections",
+        &figures.lookup,
+        select8.map(|t| (t, "pgbench -S -c8")),
+    );
+    if let Err(err) = &pgbench {
+        println!("pgbench not run: {err}");
+    }
+    println!(
+        "ledger audit after the run: {}",
+        if figures.audit_clean {
+            "clean"
+        } else {
+            "PROBLEMS"
+        }
+    );
+    anyhow::ensure!(figures.audit_clean, "the ledger audit failed");
+    Ok(())
+}
+
+struct Figures {
+    hot1: Figure,
+    hot8: Figure,
+    hot8_off: Figure,
+    hot32: Figure,
+    spread8: Figure,
+    typename: Figure,
+    bare: Figure,
+    lookup: Figure,
+    audit_clean: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Figure {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
+    let conn = db::connect(url).await?;
+    db::migrate(&conn).await?;
+    let mut shops = Vec::new();
+    for i in 0..8 {
+        shops.push(shop(&conn, i).await?);
+    }
+    let shops = Arc::new(shops);
+
+    let (server, base) = start_server(url, true)?;
+    wait_up(&base).await;
+    let hot1 = orders(&base, &shops, 1, 1, duration).await?;
+    let hot8 = orders(&base, &shops, 1, 8, duration).await?;
+    let hot32 = orders(&base, &shops, 1, 32, duration).await?;
+    let spread8 = orders(&base, &shops, 8, 8, duration).await?;
+    let typename = load(
+        &base,
+        8,
+        duration,
+        None,
+        json!({ "query": "{ __typename }" }),
+    )
+    .await?;
+    let lookup = load(
+        &base,
+        8,
+        duration,
+        Some(shops[0].token.clone()),
+        json!({ "query": "query($m: ID!) { merchant(id: $m) { id name timeZone } }", "variables": { "m": shops[0].merchant_id.to_string() } }),
+    )
+    .await?;
+    drop(server);
+
+    let (server, base) = start_server(url, false)?;
+    wait_up(&base).await;
+    let hot8_off = orders(&base, &shops, 1, 8, duration).await?;
+    drop(server);
+
+    let bare_base = bare_axum()?;
+    wait_up(&bare_base).await;
+    let bare = load(
+        &bare_base,
+        8,
+        duration,
+        None,
+        json!({ "query": "{ __typename }" }),
+    )
+    .await?;
+
+    let audit_clean = fenhong::ledger::audit(&conn).await?.is_clean();
+    Ok(Figures {
+        hot1,
+        hot8,
+        hot8_off,
+        hot32,
+        spread8,
+        typename,
+        bare,
+        lookup,
+        audit_clean,
+    })
+}
+
+async fn shop(conn: &sea_orm::DatabaseConnection, i: usize) -> anyhow::Result<Shop> {
+    let now = Utc::now();
+    let scenes = SceneSigner::new(SECRET.as_bytes());
+    let (merchant, owner) = merchants::create_merchant(
+        conn,
+        &format!("Stack bench {i}"),
+        None,
+        &format!("stack.owner{i}"),
+        "bench-password",
+        now,
+    )
+    .await?;
+    let store = merchants::create_store(conn, &scenes, merchant.id, "Main", now).await?;
+    let scene = merchants::store_code(conn, store.id).await?.scene;
+    let mut users = Vec::new();
+    for k in 0..SHOPPERS {
+        let user = accounts::shopper_for(
+            conn,
+            &WechatIdentity {
+                openid: format!("stack-{i}-{k}"),
+                unionid: None,
+            },
+            now,
+        )
+        .await?;
+        members::join_by_scene(conn, &scenes, user.id, &scene, now).await?;
+        users.push(user.id);
+    }
+    programs::configure(
+        conn,
+        merchant.id,
+        None,
+        programs::ProgramsPatch {
+            queue: Some(QueueRules {
+                enabled: true,
+                active_slots: 3,
+                queue_ratio: "0.40".parse()?,
+                referral_ratio: "0.20".parse()?,
+                second_level_ratio: Decimal::ZERO,
+                cap_multiple: Decimal::ONE,
+                min_order_amount: Decimal::ZERO,
+            }),
+            rebate: Some(RebateRules {
+                enabled: true,
+                rebate_rate: "0.05".parse()?,
+                point_value: Decimal::ONE,
+                points_expiry_days: 365,
+                max_deduction_ratio: "0.50".parse()?,
+            }),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    let keys = TokenKeys::new(SECRET.as_bytes(), Duration::from_secs(3600));
+    let staff = Principal::Staff {
+        staff_id: Some(owner.id),
+        merchant_id: merchant.id,
+        role: StaffRole::Owner,
+    };
+    let (token, _) = keys.issue(staff, 0, Utc::now())?;
+    Ok(Shop {
+        merchant_id: merchant.id,
+        store_id: store.id,
+        token,
+        users,
+    })
+}
+
+fn start_server(url: &str, group_commit: bool) -> anyhow::Result<(Server, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let exe = std::env::current_exe()?.with_file_name("fenhong");
+    let child = Command::new(exe)
+        .env("DATABASE_URL", url)
+        .env_remove("REDIS_URL")
+        .env("FENHONG_BIND", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", SECRET)
+        .env(
+            "FENHONG_GROUP_COMMIT",
+            if group_commit { "on" } else { "off" },
+        )
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    Ok((Server(child), format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_up(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .post(format!("{base}/graphql"))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The same GraphQL answer as `{ __typename }`, from a handler that does nothing else.
+fn bare_axum() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let app = Router::new().route(
+                "/graphql",
+                post(|Json(_): Json<Value>| async {
+                    Json(json!({ "data": { "__typename": "Query" } }))
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    Ok(base)
+}
+
+/// `clients` clients recording completed orders for `merchants` merchants (client i sells
+/// at merchant i mod merchants) for `duration`.
+async fn orders(
+    base: &str,
+    shops: &Arc<Vec<Shop>>,
+    merchants: usize,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Figure> {
+    static KEY: AtomicU64 = AtomicU64::new(0);
+    let run = std::process::id();
+    let mut tasks = Vec::new();
+    let until = Instant::now() + duration;
+    for c in 0..clients {
+        let shops = shops.clone();
+        let base = base.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let shop = &shops[c % merchants];
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut latencies = Vec::new();
+            let mut k = c;
+            while Instant::now() < until {
+                let key = KEY.fetch_add(1, Ordering::Relaxed);
+                let body = json!({
+                    "query": "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { id status } }",
+                    "variables": { "i": {
+                        "storeId": shop.store_id.to_string(),
+                        "userId": shop.users[k % shop.users.len()].to_string(),
+                        "amount": format!("{}.{:02}", 20 + k % 180, k % 100),
+                        "idempotencyKey": format!("stack-{run}-{key}"),
+                        "complete": true,
+                    } },
+                });
+                k += 7;
+                let started = Instant::now();
+                let answer: Value = client
+                    .post(format!("{base}/graphql"))
+                    .bearer_auth(&shop.token)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                anyhow::ensure!(
+                    answer["data"]["recordOrder"]["status"] == "COMPLETED",
+                    "{answer}"
+                );
+                latencies.push(started.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    collect(tasks, duration).await
+}
+
+/// `clients` clients posting `body` for `duration`.
+async fn load(
+    base: &str,
+    clients: usize,
+    duration: Duration,
+    token: Option<String>,
+    body: Value,
+) -> anyhow::Result<Figure> {
+    let mut tasks = Vec::new();
+    let until = Instant::now() + duration;
+    for _ in 0..clients {
+        let base = base.to_owned();
+        let token = token.clone();
+        let body = body.to_string();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let started = Instant::now();
+                let mut request = client
+                    .post(format!("{base}/graphql"))
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                if let Some(token) = &token {
+                    request = request.bearer_auth(token);
+                }
+                let answer = request.send().await?;
+                anyhow::ensure!(answer.status().is_success(), "{}", answer.status());
+                let bytes = answer.bytes().await?;
+                anyhow::ensure!(!bytes.windows(8).any(|w| w == b"\"errors\""), "{bytes:?}");
+                latencies.push(started.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    collect(tasks, duration).await
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
+    duration: Duration,
+) -> anyhow::Result<Figure> {
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    all.sort_unstable();
+    let at = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Ok(Figure {
+        rate: all.len() as f64 / duration.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+/// pgbench on its own scratch database: TPC-B with 1 and 8 clients, select-only with 8.
+fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<(f64, f64, f64)> {
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "1", url])
+        .output()?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let tps = |extra: &[&str]| -> anyhow::Result<f64> {
+        let secs = seconds.to_string();
+        let mut args = vec!["-n", "-T", &secs];
+        args.extend_from_slice(extra);
+        args.push(url);
+        let out = Command::new("pgbench").args(&args).output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.starts_with("tps"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {text}"))
+    };
+    Ok((
+        tps(&["-c", "1", "-j", "1"])?,
+        tps(&["-c", "8", "-j", "2"])?,
+        tps(&["-S", "-c", "8", "-j", "2"])?,
+    ))
+}

@@ -1,0 +1,244 @@
+//! Group commit: a merchant's recordings and completions that arrive together are settled in
+//! one database transaction, under one acquisition of the merchant's lock and with one
+//! commit, instead of queueing for the lock one transaction at a time.
+//!
+//! Every caller puts its job in its merchant's lane and waits for the lane's leader slot;
+//! whoever holds the slot takes every job waiting (up to `max_batch`), in arrival order, and
+//! runs them one after another in one transaction, each inside a savepoint: a job that fails
+//! (a replayed key with other content, too few points, an order already completed) is rolled
+//! back alone and its caller gets its own error, exactly as if it had run by itself. The jobs
+//! are the same code a single request runs ([`super::orders::record_in`],
+//! [`super::orders::complete_in`]), so the results are identical to settling them one by
+//! one in that order. Callers hear their result after the commit.
+//!
+//! The batch runs in a task of its own, so a caller that gives up (a request timeout) does
+//! not take the others' jobs down with it; a job whose caller has already gone is not
+//! started. If the batch's transaction fails as a whole (a lost connection, a failed commit),
+//! each job is run again alone (recordings are idempotent by their key), so no job's outcome
+//! depends on another's failure.
+//!
+//! Across instances the merchant's database lock still orders everything: two instances'
+//! batches follow each other.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use entity::order;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::oneshot;
+
+use crate::error::{AppError, AppResult};
+
+type Outcome = AppResult<order::Model>;
+
+/// The work of one request, run inside a transaction (a savepoint of the batch's); it may
+/// run again alone if the batch's transaction fails as a whole.
+pub type Work = Arc<
+    dyn for<'a> Fn(&'a DatabaseTransaction) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>
+        + Send
+        + Sync,
+>;
+
+struct Job {
+    id: u64,
+    work: Work,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Default)]
+struct Lane {
+    /// Held by the caller whose batch is running.
+    leader: tokio::sync::Mutex<()>,
+    waiting: Mutex<Vec<Job>>,
+}
+
+/// The lanes of every merchant this instance has settled orders for.
+pub struct GroupCommit {
+    enabled: bool,
+    max_batch: usize,
+    next_id: AtomicU64,
+    /// Jobs that were settled in a transaction shared with others.
+    grouped: AtomicU64,
+    lanes: Mutex<HashMap<i64, Arc<Lane>>>,
+}
+
+impl GroupCommit {
+    /// `enabled: false` runs every job in a transaction of its own (one at a time per
+    /// merchant by its database lock), as before group commit.
+    pub fn new(enabled: bool, max_batch: usize) -> Self {
+        Self {
+            enabled,
+            max_batch: max_batch.max(1),
+            next_id: AtomicU64::new(0),
+            grouped: AtomicU64::new(0),
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many jobs so far were settled in a transaction shared with others.
+    pub fn grouped(&self) -> u64 {
+        self.grouped.load(Ordering::Relaxed)
+    }
+
+    fn lane(&self, merchant_id: i64) -> Arc<Lane> {
+        self.lanes
+            .lock()
+            .expect("lanes lock")
+            .entry(merchant_id)
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `work` for `merchant_id`, batched with the merchant's other jobs that arrive
+    /// meanwhile; returns its own result once the batch is committed.
+    pub async fn run(&self, db: &DatabaseConnection, merchant_id: i64, work: Work) -> Outcome {
+        if !self.enabled {
+            return alone(db, &work).await;
+        }
+        let lane = self.lane(merchant_id);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        lane.waiting
+            .lock()
+            .expect("lane lock")
+            .push(Job { id, work, reply });
+        loop {
+            let leader = lane.leader.lock().await;
+            let batch: Vec<Job> = {
+                let mut waiting = lane.waiting.lock().expect("lane lock");
+                let n = waiting.len().min(self.max_batch);
+                waiting.drain(..n).collect()
+            };
+            if !batch.is_empty() {
+                let db = db.clone();
+                // Its own task: a caller that gives up must not cancel the others' jobs.
+                if let Ok(grouped) = tokio::spawn(run_batch(db, batch)).await {
+                    self.grouped.fetch_add(grouped, Ordering::Relaxed);
+                }
+            }
+            drop(leader);
+            // Ours ran in this batch or an earlier one unless it is still waiting (the batch
+            // was full): then lead the next one.
+            let still_waiting = lane
+                .waiting
+                .lock()
+                .expect("lane lock")
+                .iter()
+                .any(|job| job.id == id);
+            if !still_waiting {
+                break;
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(AppError::Internal(anyhow::anyhow!("the batch was lost"))))
+    }
+}
+
+async fn alone(db: &DatabaseConnection, work: &Work) -> Outcome {
+    let txn = db.begin().await?;
+    let outcome = work(&txn).await;
+    match outcome {
+        Ok(order) => {
+            txn.commit().await?;
+            Ok(order)
+        }
+        Err(err) => {
+            txn.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// Runs one job in a transaction of its own for a caller waiting on it; stops (and writes
+/// nothing) if the caller goes away meanwhile, as a request's own transaction would.
+async fn alone_for(db: &DatabaseConnection, job: &mut Job) {
+    let outcome = tokio::select! {
+        biased;
+        _ = job.reply.closed() => return,
+        outcome = alone(db, &job.work) => outcome,
+    };
+    let (reply, _) = oneshot::channel();
+    let reply = std::mem::replace(&mut job.reply, reply);
+    let _ = reply.send(outcome);
+}
+
+/// What became of a batch's shared transaction.
+enum Batch {
+    Committed(Vec<Outcome>),
+    /// A caller went away while its job ran: nothing of the batch is kept.
+    Abandoned,
+    Failed(AppError),
+}
+
+/// Runs a batch; returns how many of its jobs shared its transaction.
+async fn run_batch(db: DatabaseConnection, batch: Vec<Job>) -> u64 {
+    // A caller that has gone (its request timed out) was told nothing was written: keep it so.
+    let mut jobs: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
+    if jobs.len() <= 1 {
+        for job in &mut jobs {
+            alone_for(&db, job).await;
+        }
+        return 0;
+    }
+    match shared(&db, &mut jobs).await {
+        Batch::Committed(outcomes) => {
+            let grouped = jobs.len() as u64;
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+            grouped
+        }
+        Batch::Abandoned => {
+            for job in &mut jobs {
+                if !job.reply.is_closed() {
+                    alone_for(&db, job).await;
+                }
+            }
+            0
+        }
+        Batch::Failed(err) => {
+            tracing::warn!(error = %format!("{err:#}"), jobs = jobs.len(), "a group commit failed; its jobs run again one by one");
+            for job in &mut jobs {
+                alone_for(&db, job).await;
+            }
+            0
+        }
+    }
+}
+
+/// The jobs one after another in one transaction, each in a savepoint of its own.
+async fn shared(db: &DatabaseConnection, jobs: &mut [Job]) -> Batch {
+    let run = async {
+        let txn = db.begin().await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs.iter_mut() {
+            let savepoint = txn.begin().await?;
+            let outcome = tokio::select! {
+                biased;
+                _ = job.reply.closed() => return Ok(None),
+                outcome = (job.work)(&savepoint) => outcome,
+            };
+            if outcome.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            outcomes.push(outcome);
+        }
+        txn.commit().await?;
+        Ok::<_, AppError>(Some(outcomes))
+    };
+    match run.await {
+        Ok(Some(outcomes)) => Batch::Committed(outcomes),
+        Ok(None) => Batch::Abandoned,
+        Err(err) => Batch::Failed(err),
+    }
+}
