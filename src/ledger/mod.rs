@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use entity::{ledger_account, ledger_posting, ledger_transaction};
 use rust_decimal::Decimal;
 use sea_orm::{
-    sea_query::{Expr, OnConflict},
+    sea_query::{CaseStatement, Expr, OnConflict, SimpleExpr},
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 };
@@ -352,37 +352,9 @@ pub async fn post(
     postings: &[Posting],
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let lines: Vec<&Posting> = postings.iter().filter(|p| !p.amount.is_zero()).collect();
-    if lines.is_empty() {
+    let Some((lines, minors)) = balanced(&cause, postings)? else {
         return Ok(0);
-    }
-    let mut sums: BTreeMap<Unit, i64> = BTreeMap::new();
-    let mut minors = Vec::with_capacity(lines.len());
-    for line in &lines {
-        let unit = line.account.unit();
-        let minor = unit.to_minor(line.amount).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!(
-                "{} has more places than {}",
-                line.amount,
-                unit.as_str()
-            ))
-        })?;
-        *sums.entry(unit).or_default() += minor;
-        minors.push(minor);
-    }
-    if let Some((unit, sum)) = sums.iter().find(|(_, sum)| **sum != 0) {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "unbalanced {} transaction ({}): {} {}",
-            cause.kind,
-            unit.as_str(),
-            sum,
-            lines
-                .iter()
-                .map(|l| format!("{:?}", l))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    };
 
     // Balance changes per account, applied in account-id order so that concurrent
     // transactions lock rows in one order and cannot deadlock.
@@ -420,33 +392,202 @@ pub async fn post(
             }));
         }
     }
-
-    let transaction = ledger_transaction::Entity::insert(ledger_transaction::ActiveModel {
-        merchant_id: Set(merchant_id),
-        cause: Set(cause.kind.into()),
-        order_id: Set(cause.order_id),
-        withdrawal_id: Set(cause.withdrawal_id),
-        memo: Set(cause.memo.clone()),
-        created_at: Set(now),
-        ..Default::default()
-    })
-    .exec(db)
-    .await?
-    .last_insert_id;
-    ledger_posting::Entity::insert_many(lines.iter().zip(minors).zip(account_ids).map(
-        |((line, minor), account_id)| ledger_posting::ActiveModel {
-            transaction_id: Set(transaction),
-            account_id: Set(account_id),
-            merchant_id: Set(merchant_id),
-            unit: Set(line.account.unit().as_str().into()),
-            amount: Set(minor),
-            kind: Set(line.kind.into()),
-            order_id: Set(cause.order_id),
-            created_at: Set(now),
-            ..Default::default()
-        },
-    ))
-    .exec_without_returning(db)
+    let transaction = insert_transactions(db, merchant_id, &[(&cause, now)]).await?[0];
+    insert_postings(
+        db,
+        merchant_id,
+        lines
+            .iter()
+            .zip(minors)
+            .zip(account_ids)
+            .map(|((line, minor), account)| (transaction, &cause, now, *line, minor, account))
+            .collect(),
+    )
     .await?;
     Ok(transaction)
+}
+
+/// Several transactions at once, with one statement per table whatever their number:
+/// the accounts looked up together, every balance changed by one update, the transactions
+/// and their postings each inserted by one statement, in the order given. The result is
+/// what [`post`] one after another gives. A run in which a shopper's balance is taken from
+/// (whose check depends on what came before it) is posted one transaction at a time.
+pub async fn post_many(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    batch: Vec<(Cause, Vec<Posting>, DateTime<Utc>)>,
+) -> AppResult<()> {
+    let takes_from_shopper = batch.iter().any(|(_, lines, _)| {
+        lines
+            .iter()
+            .any(|l| l.account.non_negative() && l.amount < Decimal::ZERO)
+    });
+    if takes_from_shopper {
+        for (cause, lines, now) in batch {
+            post(db, merchant_id, cause, &lines, now).await?;
+        }
+        return Ok(());
+    }
+    let mut prepared = Vec::with_capacity(batch.len());
+    for (cause, postings, now) in &batch {
+        if let Some((lines, minors)) = balanced(cause, postings)? {
+            prepared.push((cause, lines, minors, *now));
+        }
+    }
+    let Some(first_now) = prepared.first().map(|p| p.3) else {
+        return Ok(());
+    };
+    let wanted: Vec<(Owner, AccountKind)> = prepared
+        .iter()
+        .flat_map(|(_, lines, _, _)| lines.iter().map(|l| (l.owner, l.account)))
+        .collect();
+    let ids = account_ids_of(db, merchant_id, &wanted, first_now).await?;
+    let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
+    for (_, lines, minors, _) in &prepared {
+        for (line, minor) in lines.iter().zip(minors) {
+            *deltas.entry(ids[&(line.owner, line.account)]).or_default() += minor;
+        }
+    }
+    deltas.retain(|_, delta| *delta != 0);
+    if !deltas.is_empty() {
+        // Only credits to shoppers' balances: none can go below zero.
+        let mut change = CaseStatement::new();
+        for (id, delta) in &deltas {
+            change = change.case(ledger_account::Column::Id.eq(*id), *delta);
+        }
+        let updated = ledger_account::Entity::update_many()
+            .col_expr(
+                ledger_account::Column::Balance,
+                Expr::col(ledger_account::Column::Balance)
+                    .add(SimpleExpr::Case(Box::new(change.finally(0)))),
+            )
+            .filter(ledger_account::Column::Id.is_in(deltas.keys().copied()))
+            .exec(db)
+            .await?;
+        if updated.rows_affected != deltas.len() as u64 {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "{} of {} ledger accounts were updated",
+                updated.rows_affected,
+                deltas.len()
+            )));
+        }
+    }
+    let causes: Vec<(&Cause, DateTime<Utc>)> = prepared
+        .iter()
+        .map(|(cause, _, _, now)| (*cause, *now))
+        .collect();
+    let transactions = insert_transactions(db, merchant_id, &causes).await?;
+    let mut rows = Vec::new();
+    for ((cause, lines, minors, now), transaction) in prepared.iter().zip(transactions) {
+        for (line, minor) in lines.iter().zip(minors) {
+            let account = ids[&(line.owner, line.account)];
+            rows.push((transaction, *cause, *now, *line, *minor, account));
+        }
+    }
+    insert_postings(db, merchant_id, rows).await
+}
+
+/// Inserts transactions in one statement; their ids in the order given (a multi-row insert
+/// numbers its rows in order).
+async fn insert_transactions(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    causes: &[(&Cause, DateTime<Utc>)],
+) -> AppResult<Vec<i64>> {
+    let inserted = ledger_transaction::Entity::insert_many(causes.iter().map(|(cause, now)| {
+        ledger_transaction::ActiveModel {
+            merchant_id: Set(merchant_id),
+            cause: Set(cause.kind.into()),
+            order_id: Set(cause.order_id),
+            withdrawal_id: Set(cause.withdrawal_id),
+            memo: Set(cause.memo.clone()),
+            created_at: Set(*now),
+            ..Default::default()
+        }
+    }))
+    .exec_with_returning_keys(db)
+    .await?;
+    let mut ids: Vec<i64> = inserted;
+    ids.sort_unstable();
+    if ids.len() != causes.len() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "{} of {} ledger transactions were inserted",
+            ids.len(),
+            causes.len()
+        )));
+    }
+    Ok(ids)
+}
+
+/// The most rows one insert of postings carries (bind parameters stay well below every
+/// backend's limit).
+const POSTINGS_PER_INSERT: usize = 500;
+
+/// A posting to insert: (transaction, cause, time, line, amount in minor units, account).
+type PostingRow<'a> = (i64, &'a Cause, DateTime<Utc>, &'a Posting, i64, i64);
+
+async fn insert_postings(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    rows: Vec<PostingRow<'_>>,
+) -> AppResult<()> {
+    for chunk in rows.chunks(POSTINGS_PER_INSERT) {
+        ledger_posting::Entity::insert_many(chunk.iter().map(
+            |&(transaction, cause, now, line, minor, account_id)| ledger_posting::ActiveModel {
+                transaction_id: Set(transaction),
+                account_id: Set(account_id),
+                merchant_id: Set(merchant_id),
+                unit: Set(line.account.unit().as_str().into()),
+                amount: Set(minor),
+                kind: Set(line.kind.into()),
+                order_id: Set(cause.order_id),
+                created_at: Set(now),
+                ..Default::default()
+            },
+        ))
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The non-zero lines of a transaction and their amounts in minor units, checked to balance
+/// per unit; `None` when every line is zero (nothing to write).
+fn balanced<'p>(
+    cause: &Cause,
+    postings: &'p [Posting],
+) -> AppResult<Option<(Vec<&'p Posting>, Vec<i64>)>> {
+    let lines: Vec<&Posting> = postings.iter().filter(|p| !p.amount.is_zero()).collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let mut sums: BTreeMap<Unit, i64> = BTreeMap::new();
+    let mut minors = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let unit = line.account.unit();
+        let minor = unit.to_minor(line.amount).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "{} has more places than {}",
+                line.amount,
+                unit.as_str()
+            ))
+        })?;
+        *sums.entry(unit).or_default() += minor;
+        minors.push(minor);
+    }
+    if let Some((unit, sum)) = sums.iter().find(|(_, sum)| **sum != 0) {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "unbalanced {} transaction ({}): {} {}",
+            cause.kind,
+            unit.as_str(),
+            sum,
+            lines
+                .iter()
+                .map(|l| format!("{:?}", l))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+
+    Ok(Some((lines, minors)))
 }

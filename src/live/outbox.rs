@@ -47,16 +47,33 @@ pub async fn emit(
         wallets,
         queue,
     };
-    live_outbox::Entity::insert(live_outbox::ActiveModel {
-        merchant_id: Set(merchant_id),
-        seq: Set(seq),
-        payload: Set(serde_json::to_string(&event).map_err(|e| AppError::Internal(e.into()))?),
-        created_at: Set(now),
-        published_at: Set(None),
-        ..Default::default()
-    })
-    .exec_without_returning(tx)
-    .await?;
+    insert_many(tx, std::slice::from_ref(&event)).await
+}
+
+/// Writes events whose sequence numbers the caller took (it holds the merchant's lock and
+/// moved `event_seq` past them): one statement for all of them.
+pub async fn insert_many(tx: &impl ConnectionTrait, events: &[LiveEvent]) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events
+        .iter()
+        .map(|event| {
+            Ok(live_outbox::ActiveModel {
+                merchant_id: Set(event.merchant_id),
+                seq: Set(event.seq),
+                payload: Set(
+                    serde_json::to_string(event).map_err(|e| AppError::Internal(e.into()))?
+                ),
+                created_at: Set(event.at),
+                published_at: Set(None),
+                ..Default::default()
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    live_outbox::Entity::insert_many(rows)
+        .exec_without_returning(tx)
+        .await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Use-cases. Each takes a connection (or opens one transaction) and calls the rules.
 
 pub mod accounts;
+pub mod batch_settle;
 pub mod completion;
 pub mod dashboard;
 pub mod group_commit;

@@ -11,6 +11,7 @@ use sea_orm::{
 use std::sync::Arc;
 
 use super::{
+    batch_settle::CashCompletion,
     group_commit::{GroupCommit, Work},
     merchants, points, programs, queue,
 };
@@ -125,11 +126,20 @@ pub async fn record_order_grouped(
         recorded_by: staff_id,
         complete: input.complete,
     };
+    // Recorded and completed at once, paid in cash: a group commit settles a run of these in
+    // memory and writes each table once (`batch_settle`).
+    let cash =
+        (recording.complete && matches!(recording.points, PointsPaying::FromLots(0))).then(|| {
+            CashCompletion {
+                recording: recording.clone(),
+                now,
+            }
+        });
     let work: Work = Arc::new(move |tx| {
         let recording = recording.clone();
         Box::pin(async move { record_in(tx, recording, now).await })
     });
-    commits.run(db, merchant_id, work).await
+    commits.run(db, merchant_id, work, cash).await
 }
 
 /// How an order's points are paid.
@@ -367,7 +377,7 @@ pub async fn complete_order_grouped(
 ) -> AppResult<order::Model> {
     let order = find_order(db, merchant_id, order_id).await?;
     let work: Work = Arc::new(move |tx| Box::pin(complete_in(tx, order.id, now)));
-    commits.run(db, merchant_id, work).await
+    commits.run(db, merchant_id, work, None).await
 }
 
 /// Refunds a PAID order: no rewards, and points it used go back to their lots. A completed

@@ -337,26 +337,45 @@ pub async fn seconds_per_completion(
     merchant_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Option<f64>> {
+    let mut recent = recent_completions(db, merchant_id).await?;
+    Ok(pace(&mut recent, now))
+}
+
+/// How many recent completions the queue's pace is measured over.
+pub const PACE_WINDOW: usize = 20;
+
+/// When the most recent [`PACE_WINDOW`] entries completed, newest first.
+pub async fn recent_completions(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+) -> AppResult<Vec<DateTime<Utc>>> {
     let recent: Vec<Option<DateTime<Utc>>> = queue_entry::Entity::find()
         .select_only()
         .column(queue_entry::Column::CompletedAt)
         .filter(queue_entry::Column::MerchantId.eq(merchant_id))
         .filter(queue_entry::Column::CompletedAt.is_not_null())
         .order_by_desc(queue_entry::Column::CompletedAt)
-        .limit(20)
+        .limit(PACE_WINDOW as u64)
         .into_tuple()
         .all(db)
         .await?;
-    let times: Vec<DateTime<Utc>> = recent.into_iter().flatten().collect();
-    if times.len() < 2 {
-        return Ok(None);
+    Ok(recent.into_iter().flatten().collect())
+}
+
+/// Seconds per completed entry over the most recent completions (`recent`, in any order;
+/// only the newest [`PACE_WINDOW`] are kept).
+pub fn pace(recent: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
+    recent.sort_unstable_by(|a, b| b.cmp(a));
+    recent.truncate(PACE_WINDOW);
+    if recent.len() < 2 {
+        return None;
     }
-    let oldest = *times.last().unwrap_or(&now);
+    let oldest = *recent.last()?;
     let span = (now - oldest).num_milliseconds() as f64 / 1000.0;
     if span <= 0.0 {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(span / times.len() as f64))
+    Some(span / recent.len() as f64)
 }
 
 pub async fn entry(db: &impl ConnectionTrait, id: i64) -> AppResult<queue_entry::Model> {

@@ -1,0 +1,698 @@
+//! The in-memory settlement of a run of orders recorded and completed at once: what a group
+//! commit uses for the common case at the till (a new order, completed on the spot, paid in
+//! cash) so that a run of such orders costs about twenty statements, not twenty per order.
+//!
+//! Under the merchant's lock it reads once what every order of the run needs (the programs,
+//! keys already used, the shoppers' referrers, the head of the queue, the pool, the recent
+//! pace of completions), runs the same pure engines one order after another in arrival order
+//! exactly as [`super::orders::record_in`] would, one at a time, and then writes each table
+//! once with multi-row statements: the orders, the queue entries, the ledger (one balance
+//! update for every account), the point lots, the queue state and the live events. The
+//! result is identical to settling the orders one by one (the differential test in
+//! `tests/it/group_commit.rs` holds it to that, event by event).
+//!
+//! What it does not do it declines before writing anything (`Ok(None)`): the value-added
+//! program (its pool price moves with every mint), so the caller settles those orders one
+//! by one. Orders paying with points or recorded without completing never come here.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use entity::{membership, order, point_lot, queue_entry, queue_state};
+use rust_decimal::Decimal;
+use sea_orm::{
+    sea_query::{CaseStatement, Expr},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{
+    orders::{to_fen, PointsPaying, Recording, COMPLETED as ORDER_COMPLETED},
+    points::REBATE_POINTS,
+    programs,
+    queue::{self, COMPLETED as ENTRY_COMPLETED, LIVE},
+};
+use crate::{
+    error::{AppError, AppResult},
+    ledger::{self, AccountKind, Cause, Owner, Posting},
+    live::{EventKind, LiveEvent, QueueSnapshot},
+    rules::{
+        money::Unit,
+        queue::{settle as settle_rules, ActiveEntry, Completion},
+        rebate,
+    },
+};
+
+/// An order recorded and completed in one request, paid in cash only.
+#[derive(Clone, Debug)]
+pub struct CashCompletion {
+    pub recording: Recording,
+    pub now: DateTime<Utc>,
+}
+
+/// An entry of the queue: one read from the database, or one this run adds (by its index
+/// among the run's new entries, until the database gives it an id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum EntryRef {
+    Stored(i64),
+    New(usize),
+}
+
+impl EntryRef {
+    /// The id the pure engine knows it by (new entries have negative ones).
+    fn engine_id(self) -> i64 {
+        match self {
+            Self::Stored(id) => id,
+            Self::New(k) => -(k as i64) - 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    at: EntryRef,
+    user_id: i64,
+    target: i64,
+    received: i64,
+}
+
+/// The live part of the queue as the run sees it: stored entries are read lazily in queue
+/// order (all of them come before any entry the run adds).
+struct LiveQueue {
+    merchant_id: i64,
+    stored: VecDeque<Entry>,
+    last_ordinal: i64,
+    exhausted: bool,
+    added: VecDeque<Entry>,
+}
+
+impl LiveQueue {
+    async fn read(tx: &impl ConnectionTrait, merchant_id: i64, first: usize) -> AppResult<Self> {
+        let mut queue = Self {
+            merchant_id,
+            stored: VecDeque::new(),
+            last_ordinal: i64::MIN,
+            exhausted: false,
+            added: VecDeque::new(),
+        };
+        queue.read_more(tx, first).await?;
+        Ok(queue)
+    }
+
+    async fn read_more(&mut self, tx: &impl ConnectionTrait, n: usize) -> AppResult<()> {
+        let rows = queue_entry::Entity::find()
+            .filter(queue_entry::Column::MerchantId.eq(self.merchant_id))
+            .filter(queue_entry::Column::Status.eq(LIVE))
+            .filter(queue_entry::Column::Ordinal.gt(self.last_ordinal))
+            .order_by_asc(queue_entry::Column::Ordinal)
+            .limit(n.max(1) as u64)
+            .all(tx)
+            .await?;
+        self.exhausted = rows.len() < n.max(1);
+        for row in rows {
+            self.last_ordinal = row.ordinal;
+            self.stored.push_back(Entry {
+                at: EntryRef::Stored(row.id),
+                user_id: row.user_id,
+                target: row.target,
+                received: row.received,
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes sure the first `slots` live entries are known.
+    async fn ensure(&mut self, tx: &impl ConnectionTrait, slots: usize) -> AppResult<()> {
+        while self.stored.len() < slots && !self.exhausted {
+            self.read_more(tx, slots.max(16)).await?;
+        }
+        Ok(())
+    }
+
+    /// The first `slots` live entries (call [`Self::ensure`] first).
+    fn head(&self, slots: usize) -> Vec<&Entry> {
+        self.stored.iter().chain(&self.added).take(slots).collect()
+    }
+
+    fn get_mut(&mut self, at: EntryRef) -> Option<&mut Entry> {
+        self.stored
+            .iter_mut()
+            .chain(self.added.iter_mut())
+            .find(|e| e.at == at)
+    }
+
+    fn remove(&mut self, at: EntryRef) {
+        self.stored.retain(|e| e.at != at);
+        self.added.retain(|e| e.at != at);
+    }
+}
+
+/// A queue entry the run adds, in its final state.
+struct NewEntry {
+    order: usize,
+    ordinal: i64,
+    user_id: i64,
+    target: i64,
+    received: i64,
+    completed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+/// A stored entry the run paid: its new total and, if it completed, when.
+struct PaidEntry {
+    received: i64,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// The queue part of an event, with entries not yet given ids.
+struct PendingSnapshot {
+    completed_count: i64,
+    active: Vec<(EntryRef, i64)>,
+    changed: Vec<(EntryRef, i64, bool)>,
+    joined: Option<(EntryRef, i64)>,
+    seconds_per_completion: Option<f64>,
+}
+
+struct PendingEvent {
+    order: usize,
+    at: DateTime<Utc>,
+    wallets: Vec<i64>,
+    queue: Option<PendingSnapshot>,
+}
+
+/// What each order of the run comes to, before anything is written.
+enum Fate {
+    /// Its key was used before with the same request: that order.
+    Replay(Box<order::Model>),
+    /// Its key was used earlier in this run with the same request.
+    ReplayOfNew(usize),
+    Conflict,
+    /// A new order: its index among the run's new orders.
+    New(usize),
+}
+
+/// Settles `run` (one merchant's, in arrival order) in the caller's transaction; each
+/// order's own result, as [`super::orders::record_in`] would give it. `None`: the
+/// merchant's programs need the one-by-one path (nothing was written but the lock).
+pub async fn settle_run(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    run: &[&CashCompletion],
+) -> AppResult<Option<Vec<AppResult<order::Model>>>> {
+    let Some(first) = run.first() else {
+        return Ok(Some(Vec::new()));
+    };
+    let cash_only = run.iter().all(|c| {
+        c.recording.complete
+            && c.recording.merchant_id == merchant_id
+            && matches!(c.recording.points, PointsPaying::FromLots(0))
+    });
+    if !cash_only {
+        return Ok(None);
+    }
+    crate::db::claim_writer(tx).await?;
+    let state = queue::lock_merchant(tx, merchant_id, first.now).await?;
+    let programs = programs::current(tx, merchant_id).await?;
+    if programs.set.value_added.as_ref().is_some_and(|v| v.enabled) {
+        return Ok(None);
+    }
+
+    // Keys: used before, used earlier in the run, or new.
+    let keys: Vec<&str> = run
+        .iter()
+        .map(|c| c.recording.idempotency_key.as_str())
+        .collect();
+    let mut used: HashMap<String, order::Model> = order::Entity::find()
+        .filter(order::Column::MerchantId.eq(merchant_id))
+        .filter(order::Column::IdempotencyKey.is_in(keys))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|o| (o.idempotency_key.clone(), o))
+        .collect();
+    let mut fates = Vec::with_capacity(run.len());
+    let mut fresh: Vec<&CashCompletion> = Vec::new();
+    let mut fresh_by_key: HashMap<&str, usize> = HashMap::new();
+    for c in run {
+        let r = &c.recording;
+        let fate = if let Some(before) = used.remove(&r.idempotency_key) {
+            let same = before.fingerprint == r.fingerprint;
+            used.insert(r.idempotency_key.clone(), before.clone());
+            if same {
+                Fate::Replay(Box::new(before))
+            } else {
+                Fate::Conflict
+            }
+        } else if let Some(&k) = fresh_by_key.get(r.idempotency_key.as_str()) {
+            if fresh[k].recording.fingerprint == r.fingerprint {
+                Fate::ReplayOfNew(k)
+            } else {
+                Fate::Conflict
+            }
+        } else {
+            fresh_by_key.insert(&r.idempotency_key, fresh.len());
+            fresh.push(c);
+            Fate::New(fresh.len() - 1)
+        };
+        fates.push(fate);
+    }
+    if fresh.is_empty() {
+        return Ok(Some(fates.into_iter().map(|f| answer(f, &[])).collect()));
+    }
+
+    let queue_rules = programs.set.queue.as_ref().filter(|q| q.enabled);
+    let rebate_rules = programs.set.active_rebate();
+    let slots = queue_rules.map_or(1, |q| q.active_slots.max(1) as usize);
+
+    // What the queue needs, read once.
+    let mut referrers: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut live = None;
+    let mut pool = Decimal::ZERO;
+    let mut recent: Vec<DateTime<Utc>> = Vec::new();
+    if queue_rules.is_some() {
+        let mut users: Vec<i64> = fresh.iter().map(|c| c.recording.user_id).collect();
+        for _level in 0..2 {
+            users.sort_unstable();
+            users.dedup();
+            users.retain(|u| !referrers.contains_key(u));
+            if users.is_empty() {
+                break;
+            }
+            let found = membership::Entity::find()
+                .filter(membership::Column::MerchantId.eq(merchant_id))
+                .filter(membership::Column::UserId.is_in(users.clone()))
+                .all(tx)
+                .await?;
+            for u in &users {
+                referrers.insert(*u, None);
+            }
+            for m in found {
+                referrers.insert(m.user_id, m.referrer_id);
+            }
+            users = referrers.values().flatten().copied().collect();
+        }
+        live = Some(LiveQueue::read(tx, merchant_id, slots + fresh.len()).await?);
+        pool = queue::pool(tx, merchant_id).await?;
+        recent = queue::recent_completions(tx, merchant_id).await?;
+    }
+    let referrer_of = |user: i64| referrers.get(&user).copied().flatten();
+
+    // The orders one after another, in memory.
+    let mut next_ordinal = state.next_ordinal;
+    let mut live_count = state.live_count;
+    let mut completed_count = state.completed_count;
+    let mut updated_at = state.updated_at;
+    let mut new_entries: Vec<NewEntry> = Vec::new();
+    let mut paid: HashMap<i64, PaidEntry> = HashMap::new();
+    let mut postings: Vec<(usize, Vec<Posting>)> = Vec::new();
+    let mut lots: Vec<(usize, i64)> = Vec::new();
+    let mut events: Vec<PendingEvent> = Vec::with_capacity(fresh.len());
+    for (i, c) in fresh.iter().enumerate() {
+        let r = &c.recording;
+        let now = c.now;
+        let cash_base = r.amount;
+        let mut wallets = vec![r.user_id];
+        let mut snapshot = None;
+        if let (Some(rules), Some(live)) = (queue_rules, live.as_mut()) {
+            let referrer = referrer_of(r.user_id);
+            let second = referrer.and_then(referrer_of);
+            live.ensure(tx, slots).await?;
+            let head: Vec<Entry> = live.head(slots).into_iter().cloned().collect();
+            let active: Vec<ActiveEntry> = head
+                .iter()
+                .map(|e| ActiveEntry {
+                    id: e.at.engine_id(),
+                    target: Unit::Cny.from_minor(e.target),
+                    received: Unit::Cny.from_minor(e.received),
+                })
+                .collect();
+            let completion = Completion {
+                cash_base,
+                has_referrer: referrer.is_some(),
+                has_second_referrer: second.is_some(),
+            };
+            if let Some(settlement) = settle_rules(rules, &active, pool, completion) {
+                let mut lines = vec![
+                    Posting::new(
+                        Owner::Merchant,
+                        AccountKind::RewardFunding,
+                        -settlement.funding,
+                        "QUEUE_FUNDING",
+                    ),
+                    Posting::new(
+                        Owner::Merchant,
+                        AccountKind::QueuePool,
+                        -settlement.pool_before,
+                        "POOL_RELEASE",
+                    ),
+                    Posting::new(
+                        Owner::Merchant,
+                        AccountKind::QueuePool,
+                        settlement.pool_after,
+                        "POOL_CARRY",
+                    ),
+                ];
+                let mut credited = Vec::new();
+                if let Some(referrer) = referrer {
+                    lines.push(Posting::new(
+                        Owner::Shopper(referrer),
+                        AccountKind::Cash,
+                        settlement.referral,
+                        "REFERRAL",
+                    ));
+                    credited.push(referrer);
+                }
+                if let Some(second) = second {
+                    lines.push(Posting::new(
+                        Owner::Shopper(second),
+                        AccountKind::Cash,
+                        settlement.second_referral,
+                        "REFERRAL_SECOND_LEVEL",
+                    ));
+                    credited.push(second);
+                }
+                let mut changed = Vec::new();
+                let mut completed = 0;
+                for share in &settlement.shares {
+                    let entry = head
+                        .iter()
+                        .find(|e| e.at.engine_id() == share.entry_id)
+                        .ok_or_else(|| {
+                            AppError::Internal(anyhow::anyhow!("share for an unknown entry"))
+                        })?;
+                    lines.push(Posting::new(
+                        Owner::Shopper(entry.user_id),
+                        AccountKind::Cash,
+                        share.amount,
+                        "QUEUE_SHARE",
+                    ));
+                    credited.push(entry.user_id);
+                    let fen = Unit::Cny.to_minor(share.amount).unwrap_or(0);
+                    let received = entry.received + fen;
+                    changed.push((entry.at, received, share.completes));
+                    let completed_at = share.completes.then_some(now);
+                    if let Some(e) = live.get_mut(entry.at) {
+                        e.received = received;
+                    }
+                    match entry.at {
+                        EntryRef::Stored(id) => {
+                            let p = paid.entry(id).or_insert(PaidEntry {
+                                received,
+                                completed_at: None,
+                            });
+                            p.received = received;
+                            p.completed_at = p.completed_at.or(completed_at);
+                        }
+                        EntryRef::New(k) => {
+                            new_entries[k].received = received;
+                            new_entries[k].completed_at = completed_at;
+                        }
+                    }
+                    if share.completes {
+                        live.remove(entry.at);
+                        recent.push(now);
+                        completed += 1;
+                    }
+                }
+                postings.push((i, lines));
+                let joined = settlement.new_entry_target.map(|target| {
+                    let k = new_entries.len();
+                    let entry = NewEntry {
+                        order: i,
+                        ordinal: next_ordinal,
+                        user_id: r.user_id,
+                        target: Unit::Cny.to_minor(target).unwrap_or(0),
+                        received: 0,
+                        completed_at: None,
+                        created_at: now,
+                    };
+                    live.added.push_back(Entry {
+                        at: EntryRef::New(k),
+                        user_id: entry.user_id,
+                        target: entry.target,
+                        received: 0,
+                    });
+                    new_entries.push(entry);
+                    next_ordinal += 1;
+                    (EntryRef::New(k), next_ordinal - 1)
+                });
+                live_count += i64::from(joined.is_some()) - completed;
+                completed_count += completed;
+                updated_at = now;
+                pool = settlement.pool_after;
+                credited.sort_unstable();
+                credited.dedup();
+                wallets.extend(credited);
+                live.ensure(tx, slots).await?;
+                snapshot = Some(PendingSnapshot {
+                    completed_count,
+                    active: live
+                        .head(slots)
+                        .iter()
+                        .map(|e| (e.at, e.received))
+                        .collect(),
+                    changed,
+                    joined,
+                    seconds_per_completion: queue::pace(&mut recent, now),
+                });
+            }
+        }
+        if let Some(rules) = rebate_rules {
+            let earned = rebate::points_earned(cash_base, rules);
+            if earned > 0 {
+                lots.push((i, earned));
+                let points = Decimal::from(earned);
+                postings.push((
+                    i,
+                    vec![
+                        Posting::new(
+                            Owner::Merchant,
+                            AccountKind::PointsIssuance,
+                            -points,
+                            REBATE_POINTS,
+                        ),
+                        Posting::new(
+                            Owner::Shopper(r.user_id),
+                            AccountKind::Points,
+                            points,
+                            REBATE_POINTS,
+                        ),
+                    ],
+                ));
+            }
+        }
+        wallets.sort_unstable();
+        wallets.dedup();
+        events.push(PendingEvent {
+            order: i,
+            at: now,
+            wallets,
+            queue: snapshot,
+        });
+    }
+
+    // Every table once.
+    let inserted = order::Entity::insert_many(
+        fresh
+            .iter()
+            .map(|c| {
+                let r = &c.recording;
+                Ok(order::ActiveModel {
+                    merchant_id: Set(merchant_id),
+                    store_id: Set(r.store_id),
+                    user_id: Set(r.user_id),
+                    amount: Set(to_fen(r.amount)?),
+                    cash_paid: Set(to_fen(r.amount)?),
+                    points_used: Set(0),
+                    status: Set(ORDER_COMPLETED.into()),
+                    idempotency_key: Set(r.idempotency_key.clone()),
+                    fingerprint: Set(r.fingerprint.clone()),
+                    program_version: Set(Some(programs.version)),
+                    recorded_by: Set(r.recorded_by),
+                    created_at: Set(c.now),
+                    completed_at: Set(Some(c.now)),
+                    ..Default::default()
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?,
+    )
+    .exec_with_returning_many(tx)
+    .await?;
+    let mut by_key: HashMap<String, order::Model> = inserted
+        .into_iter()
+        .map(|o| (o.idempotency_key.clone(), o))
+        .collect();
+    let orders: Vec<order::Model> = fresh
+        .iter()
+        .map(|c| {
+            by_key.remove(&c.recording.idempotency_key).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("an order of the run was not inserted"))
+            })
+        })
+        .collect::<AppResult<_>>()?;
+
+    // Stored entries the run paid: one statement.
+    if !paid.is_empty() {
+        let mut ids: Vec<i64> = paid.keys().copied().collect();
+        ids.sort_unstable();
+        let mut received = CaseStatement::new();
+        let mut status = CaseStatement::new();
+        let mut completed_at = CaseStatement::new();
+        for id in &ids {
+            let p = &paid[id];
+            received = received.case(queue_entry::Column::Id.eq(*id), p.received);
+            if let Some(at) = p.completed_at {
+                status = status.case(queue_entry::Column::Id.eq(*id), ENTRY_COMPLETED);
+                completed_at = completed_at.case(queue_entry::Column::Id.eq(*id), Some(at));
+            }
+        }
+        let mut update = queue_entry::Entity::update_many()
+            .col_expr(queue_entry::Column::Received, received.into())
+            .filter(queue_entry::Column::Id.is_in(ids));
+        if paid.values().any(|p| p.completed_at.is_some()) {
+            update = update
+                .col_expr(
+                    queue_entry::Column::Status,
+                    status
+                        .finally(Expr::col(queue_entry::Column::Status))
+                        .into(),
+                )
+                .col_expr(
+                    queue_entry::Column::CompletedAt,
+                    completed_at
+                        .finally(Expr::col(queue_entry::Column::CompletedAt))
+                        .into(),
+                );
+        }
+        update.exec(tx).await?;
+    }
+    // The entries the run added, in their final state.
+    let mut entry_ids: Vec<i64> = Vec::with_capacity(new_entries.len());
+    if !new_entries.is_empty() {
+        let added = queue_entry::Entity::insert_many(new_entries.iter().map(|e| {
+            queue_entry::ActiveModel {
+                merchant_id: Set(merchant_id),
+                ordinal: Set(e.ordinal),
+                order_id: Set(orders[e.order].id),
+                user_id: Set(e.user_id),
+                target: Set(e.target),
+                received: Set(e.received),
+                status: Set(if e.completed_at.is_some() {
+                    ENTRY_COMPLETED.into()
+                } else {
+                    LIVE.into()
+                }),
+                created_at: Set(e.created_at),
+                completed_at: Set(e.completed_at),
+                ..Default::default()
+            }
+        }))
+        .exec_with_returning_many(tx)
+        .await?;
+        let by_ordinal: HashMap<i64, i64> = added.iter().map(|e| (e.ordinal, e.id)).collect();
+        for e in &new_entries {
+            entry_ids.push(*by_ordinal.get(&e.ordinal).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("a queue entry of the run was not inserted"))
+            })?);
+        }
+    }
+    let id_of = |at: EntryRef| match at {
+        EntryRef::Stored(id) => id,
+        EntryRef::New(k) => entry_ids[k],
+    };
+
+    ledger::post_many(
+        tx,
+        merchant_id,
+        postings
+            .into_iter()
+            .map(|(i, lines)| {
+                (
+                    Cause::order("ORDER_COMPLETED", orders[i].id),
+                    lines,
+                    fresh[i].now,
+                )
+            })
+            .collect(),
+    )
+    .await?;
+    if !lots.is_empty() {
+        let rules = rebate_rules
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lots without a rebate program")))?;
+        point_lot::Entity::insert_many(lots.iter().map(|&(i, earned)| point_lot::ActiveModel {
+            merchant_id: Set(merchant_id),
+            user_id: Set(fresh[i].recording.user_id),
+            order_id: Set(Some(orders[i].id)),
+            points: Set(earned),
+            remaining: Set(earned),
+            expired: Set(0),
+            expires_at: Set(rebate::expiry(fresh[i].now, rules)),
+            created_at: Set(fresh[i].now),
+            ..Default::default()
+        }))
+        .exec_without_returning(tx)
+        .await?;
+    }
+
+    let first_seq = state.event_seq + 1;
+    let events: Vec<LiveEvent> = events
+        .into_iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let o = &orders[e.order];
+            LiveEvent {
+                merchant_id,
+                seq: first_seq + n as i64,
+                at: e.at,
+                kind: EventKind::OrderCompleted {
+                    order_id: o.id,
+                    user_id: o.user_id,
+                    amount: Unit::Cny.from_minor(o.amount),
+                },
+                wallets: e.wallets,
+                queue: e.queue.map(|s| QueueSnapshot {
+                    completed_count: s.completed_count,
+                    active: s.active.iter().map(|&(at, r)| (id_of(at), r)).collect(),
+                    changed: s
+                        .changed
+                        .iter()
+                        .map(|&(at, r, done)| (id_of(at), r, done))
+                        .collect(),
+                    joined: s.joined.map(|(at, ordinal)| (id_of(at), ordinal)),
+                    seconds_per_completion: s.seconds_per_completion,
+                }),
+            }
+        })
+        .collect();
+    queue_state::Entity::update_many()
+        .col_expr(queue_state::Column::NextOrdinal, Expr::value(next_ordinal))
+        .col_expr(queue_state::Column::LiveCount, Expr::value(live_count))
+        .col_expr(
+            queue_state::Column::CompletedCount,
+            Expr::value(completed_count),
+        )
+        .col_expr(queue_state::Column::UpdatedAt, Expr::value(updated_at))
+        .col_expr(
+            queue_state::Column::EventSeq,
+            Expr::value(state.event_seq + events.len() as i64),
+        )
+        .filter(queue_state::Column::MerchantId.eq(merchant_id))
+        .exec(tx)
+        .await?;
+    crate::live::outbox::insert_many(tx, &events).await?;
+
+    Ok(Some(
+        fates.into_iter().map(|f| answer(f, &orders)).collect(),
+    ))
+}
+
+/// One order's own result.
+fn answer(fate: Fate, orders: &[order::Model]) -> AppResult<order::Model> {
+    match fate {
+        Fate::Replay(order) => Ok(*order),
+        Fate::ReplayOfNew(k) | Fate::New(k) => Ok(orders[k].clone()),
+        Fate::Conflict => Err(AppError::conflict(
+            "this idempotencyKey was used for a different order",
+        )),
+    }
+}
