@@ -296,7 +296,11 @@ fn start_server(url: &str, group_commit: bool) -> anyhow::Result<(Server, String
             "FENHONG_GROUP_COMMIT",
             if group_commit { "on" } else { "off" },
         )
-        .env("RUST_LOG", "warn")
+        // BENCH_SERVER_LOG: the server's log filter, to look inside a run.
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .spawn()?;
     Ok((Server(child), format!("http://127.0.0.1:{port}")))
 }

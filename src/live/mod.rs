@@ -95,6 +95,13 @@ pub trait LiveBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Makes the event known to every instance (and updates shared queue state).
     async fn publish(&self, event: &LiveEvent) -> anyhow::Result<()>;
+    /// Publishes events in their order (a backend may send them together).
+    async fn publish_many(&self, events: &[LiveEvent]) -> anyhow::Result<()> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
     /// Whether this instance can publish events and hear other instances' now. Answers
     /// promptly (within about a second) when the backend is down: readiness depends on it.
     async fn health(&self) -> anyhow::Result<()>;

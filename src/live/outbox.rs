@@ -95,17 +95,23 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
                         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
                         .all(tx)
                         .await?;
-                    let now = Utc::now();
-                    for row in &rows {
-                        let event: LiveEvent = serde_json::from_str(&row.payload)
-                            .map_err(|e| AppError::Internal(e.into()))?;
-                        backend.publish(&event).await.map_err(AppError::Internal)?;
-                        live_outbox::Entity::update_many()
-                            .col_expr(live_outbox::Column::PublishedAt, Expr::value(Some(now)))
-                            .filter(live_outbox::Column::Id.eq(row.id))
-                            .exec(tx)
-                            .await?;
+                    if rows.is_empty() {
+                        return Ok(0);
                     }
+                    let events = rows
+                        .iter()
+                        .map(|row| serde_json::from_str::<LiveEvent>(&row.payload))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| AppError::Internal(e.into()))?;
+                    backend
+                        .publish_many(&events)
+                        .await
+                        .map_err(AppError::Internal)?;
+                    live_outbox::Entity::update_many()
+                        .col_expr(live_outbox::Column::PublishedAt, Expr::value(Some(Utc::now())))
+                        .filter(live_outbox::Column::Id.is_in(rows.iter().map(|row| row.id)))
+                        .exec(tx)
+                        .await?;
                     Ok(rows.len())
                 })
             })

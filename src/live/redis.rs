@@ -395,28 +395,35 @@ impl LiveBackend for RedisLive {
     }
 
     async fn publish(&self, event: &LiveEvent) -> anyhow::Result<()> {
+        self.publish_many(std::slice::from_ref(event)).await
+    }
+
+    /// Every event's queue changes and message in one pipeline, in order.
+    async fn publish_many(&self, events: &[LiveEvent]) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let mut pipe = redis::pipe();
-        if let Some(queue) = &event.queue {
-            let key = self.live_key(event.merchant_id);
-            if let Some((id, ordinal)) = queue.joined {
-                pipe.zadd(&key, id, ordinal).ignore();
-            }
-            for (id, _, completed) in &queue.changed {
-                if *completed {
-                    pipe.zrem(&key, id).ignore();
+        for event in events {
+            if let Some(queue) = &event.queue {
+                let key = self.live_key(event.merchant_id);
+                if let Some((id, ordinal)) = queue.joined {
+                    pipe.zadd(&key, id, ordinal).ignore();
                 }
+                for (id, _, completed) in &queue.changed {
+                    if *completed {
+                        pipe.zrem(&key, id).ignore();
+                    }
+                }
+                pipe.set(
+                    self.counter_key(event.merchant_id, "completed"),
+                    queue.completed_count,
+                )
+                .ignore();
             }
-            pipe.set(
-                self.counter_key(event.merchant_id, "completed"),
-                queue.completed_count,
-            )
-            .ignore();
+            pipe.set(self.counter_key(event.merchant_id, "seq"), event.seq)
+                .ignore();
+            pipe.publish(self.channel(), serde_json::to_string(event)?)
+                .ignore();
         }
-        pipe.set(self.counter_key(event.merchant_id, "seq"), event.seq)
-            .ignore();
-        pipe.publish(self.channel(), serde_json::to_string(event)?)
-            .ignore();
         let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }

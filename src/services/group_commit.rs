@@ -63,6 +63,16 @@ struct Lane {
     waiting: Mutex<Vec<Job>>,
 }
 
+impl Lane {
+    fn is_waiting(&self, id: u64) -> bool {
+        self.waiting
+            .lock()
+            .expect("lane lock")
+            .iter()
+            .any(|job| job.id == id)
+    }
+}
+
 /// The lanes of every merchant this instance has settled orders for.
 pub struct GroupCommit {
     enabled: bool,
@@ -136,6 +146,12 @@ impl GroupCommit {
         });
         loop {
             let leader = lane.leader.lock().await;
+            // Only a caller whose job is still waiting leads: one whose job an earlier batch
+            // took would otherwise lead a batch of whatever just arrived (often one job),
+            // breaking the next batch into pieces.
+            if !lane.is_waiting(id) {
+                break;
+            }
             let batch: Vec<Job> = {
                 let mut waiting = lane.waiting.lock().expect("lane lock");
                 let n = waiting.len().min(self.max_batch);
@@ -151,15 +167,9 @@ impl GroupCommit {
                 }
             }
             drop(leader);
-            // Ours ran in this batch or an earlier one unless it is still waiting (the batch
-            // was full): then lead the next one.
-            let still_waiting = lane
-                .waiting
-                .lock()
-                .expect("lane lock")
-                .iter()
-                .any(|job| job.id == id);
-            if !still_waiting {
+            // Ours ran in this batch unless it is still waiting (the batch was full): then
+            // lead the next one.
+            if !lane.is_waiting(id) {
                 break;
             }
         }
@@ -252,7 +262,15 @@ async fn run_batch(
         }
         return 0;
     }
-    match shared(&db, merchant_id, &mut jobs, &in_memory).await {
+    let started = std::time::Instant::now();
+    let settled = shared(&db, merchant_id, &mut jobs, &in_memory).await;
+    tracing::debug!(
+        merchant_id,
+        jobs = jobs.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "group commit"
+    );
+    match settled {
         Batch::Committed(outcomes) => {
             let grouped = jobs.len() as u64;
             for (job, outcome) in jobs.into_iter().zip(outcomes) {

@@ -392,14 +392,21 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
                 .await?;
             let mut written = 0;
             let mut names: HashMap<i64, (String, chrono_tz::Tz)> = HashMap::new();
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            // Claimed together; a row another planner claimed first is not returned.
+            let claimed: HashSet<i64> = live_outbox::Entity::update_many()
+                .col_expr(live_outbox::Column::NotifiedAt, Expr::value(Some(now)))
+                .filter(live_outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                .filter(live_outbox::Column::NotifiedAt.is_null())
+                .exec_with_returning(tx)
+                .await?
+                .into_iter()
+                .map(|row| row.id)
+                .collect();
             for row in rows {
-                let claimed = live_outbox::Entity::update_many()
-                    .col_expr(live_outbox::Column::NotifiedAt, Expr::value(Some(now)))
-                    .filter(live_outbox::Column::Id.eq(row.id))
-                    .filter(live_outbox::Column::NotifiedAt.is_null())
-                    .exec(tx)
-                    .await?;
-                if claimed.rows_affected != 1 || configured.is_empty() {
+                if !claimed.contains(&row.id) || configured.is_empty() {
                     continue;
                 }
                 let Ok(event) = serde_json::from_str::<LiveEvent>(&row.payload) else {

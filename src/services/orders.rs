@@ -1,11 +1,13 @@
 //! Orders: recording (idempotently), completing (where rewards are made), refunding.
 
 use chrono::{DateTime, Utc};
-use entity::{membership, order, refund};
+use entity::{membership, order, refund, store};
 use rust_decimal::Decimal;
 use sea_orm::{
-    sea_query::OnConflict, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, OnConflict, Query},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 
 use std::sync::Arc;
@@ -51,25 +53,48 @@ pub async fn find_order(
         .ok_or(AppError::NotFound("order"))
 }
 
-async fn find_member(
+/// The shopper the order is for: by `userId` or `memberCode`, a member of this merchant.
+fn member_query(merchant_id: i64, input: &NewOrder) -> AppResult<Select<membership::Entity>> {
+    let query = membership::Entity::find().filter(membership::Column::MerchantId.eq(merchant_id));
+    match (&input.user_id, &input.member_code) {
+        (Some(user_id), None) => Ok(query.filter(membership::Column::UserId.eq(*user_id))),
+        (None, Some(code)) => Ok(query.filter(membership::Column::MemberCode.eq(code.trim()))),
+        _ => Err(AppError::invalid(
+            "give either userId or memberCode, not both",
+        )),
+    }
+}
+
+/// The order's store (of this merchant) and member, in one statement when both are right;
+/// otherwise each is looked up to say which is not found.
+async fn store_and_member(
     db: &impl ConnectionTrait,
     merchant_id: i64,
     input: &NewOrder,
-) -> AppResult<membership::Model> {
-    let query = membership::Entity::find().filter(membership::Column::MerchantId.eq(merchant_id));
-    let query = match (&input.user_id, &input.member_code) {
-        (Some(user_id), None) => query.filter(membership::Column::UserId.eq(*user_id)),
-        (None, Some(code)) => query.filter(membership::Column::MemberCode.eq(code.trim())),
-        _ => {
-            return Err(AppError::invalid(
-                "give either userId or memberCode, not both",
-            ))
-        }
-    };
-    query
+) -> AppResult<(i64, membership::Model)> {
+    let at_store = member_query(merchant_id, input)?
+        .filter(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(store::Entity)
+                .and_where(store::Column::Id.eq(input.store_id))
+                .and_where(store::Column::MerchantId.eq(merchant_id))
+                .to_owned(),
+        ))
+        .one(db)
+        .await?;
+    if let Some(member) = at_store {
+        return Ok((input.store_id, member));
+    }
+    let store = merchants::find_store(db, input.store_id).await?;
+    if store.merchant_id != merchant_id {
+        return Err(AppError::NotFound("store"));
+    }
+    let member = member_query(merchant_id, input)?
         .one(db)
         .await?
-        .ok_or(AppError::NotFound("member of this merchant"))
+        .ok_or(AppError::NotFound("member of this merchant"))?;
+    Ok((store.id, member))
 }
 
 /// Records a purchase. The same idempotency key with the same content returns the first
@@ -105,19 +130,15 @@ pub async fn record_order_grouped(
     if input.points_to_use < 0 {
         return Err(AppError::invalid("pointsToUse must not be negative"));
     }
-    let store = merchants::find_store(db, input.store_id).await?;
-    if store.merchant_id != merchant_id {
-        return Err(AppError::NotFound("store"));
-    }
-    let member = find_member(db, merchant_id, &input).await?;
+    let (store_id, member) = store_and_member(db, merchant_id, &input).await?;
     let fingerprint = format!(
         "store={};user={};amount={};points={};complete={}",
-        store.id, member.user_id, amount, input.points_to_use, input.complete
+        store_id, member.user_id, amount, input.points_to_use, input.complete
     );
 
     let recording = Recording {
         merchant_id,
-        store_id: store.id,
+        store_id,
         user_id: member.user_id,
         amount,
         points: PointsPaying::FromLots(input.points_to_use),

@@ -30,6 +30,14 @@ pub async fn lock_merchant(
     merchant_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<queue_state::Model> {
+    // One statement once the merchant has a queue state (every time but the first).
+    if let Some(state) = queue_state::Entity::find_by_id(merchant_id)
+        .lock_exclusive()
+        .one(tx)
+        .await?
+    {
+        return Ok(state);
+    }
     queue_state::Entity::insert(queue_state::ActiveModel {
         merchant_id: Set(merchant_id),
         next_ordinal: Set(1),
