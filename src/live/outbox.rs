@@ -108,7 +108,10 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
                         .await
                         .map_err(AppError::Internal)?;
                     live_outbox::Entity::update_many()
-                        .col_expr(live_outbox::Column::PublishedAt, Expr::value(Some(Utc::now())))
+                        .col_expr(
+                            live_outbox::Column::PublishedAt,
+                            Expr::value(Some(Utc::now())),
+                        )
                         .filter(live_outbox::Column::Id.is_in(rows.iter().map(|row| row.id)))
                         .exec(tx)
                         .await?;

@@ -78,6 +78,7 @@ struct Entry {
 
 /// The live part of the queue as the run sees it: stored entries are read lazily in queue
 /// order (all of them come before any entry the run adds).
+#[derive(Clone)]
 struct LiveQueue {
     merchant_id: i64,
     stored: VecDeque<Entry>,
@@ -191,16 +192,45 @@ enum Fate {
     New(usize),
 }
 
+/// What a run leaves known about its merchant, for the next run of this instance: the
+/// shoppers' referrers (fixed when they join) and, while nothing else has settled since
+/// (the queue state's `event_seq` is still what the run left: every change to the queue and
+/// its pool comes with an event), the head of the queue, the pool and the recent pace.
+#[derive(Clone, Default)]
+pub struct Remembered {
+    referrers: HashMap<i64, Option<i64>>,
+    queue: Option<QueueMemory>,
+}
+
+#[derive(Clone)]
+struct QueueMemory {
+    event_seq: i64,
+    live: LiveQueue,
+    pool: Decimal,
+    recent: Vec<DateTime<Utc>>,
+}
+
+/// A run's results, and what it leaves known (to keep once its transaction commits).
+pub struct Settled {
+    pub outcomes: Vec<AppResult<order::Model>>,
+    pub remembered: Remembered,
+}
+
 /// Settles `run` (one merchant's, in arrival order) in the caller's transaction; each
 /// order's own result, as [`super::orders::record_in`] would give it. `None`: the
 /// merchant's programs need the one-by-one path (nothing was written but the lock).
+/// `known`: what an earlier run of this instance left (checked before use).
 pub async fn settle_run(
     tx: &impl ConnectionTrait,
     merchant_id: i64,
     run: &[&CashCompletion],
-) -> AppResult<Option<Vec<AppResult<order::Model>>>> {
+    known: &Remembered,
+) -> AppResult<Option<Settled>> {
     let Some(first) = run.first() else {
-        return Ok(Some(Vec::new()));
+        return Ok(Some(Settled {
+            outcomes: Vec::new(),
+            remembered: known.clone(),
+        }));
     };
     let cash_only = run.iter().all(|c| {
         c.recording.complete
@@ -257,7 +287,10 @@ pub async fn settle_run(
         fates.push(fate);
     }
     if fresh.is_empty() {
-        return Ok(Some(fates.into_iter().map(|f| answer(f, &[])).collect()));
+        return Ok(Some(Settled {
+            outcomes: fates.into_iter().map(|f| answer(f, &[])).collect(),
+            remembered: known.clone(),
+        }));
     }
 
     let queue_rules = programs.set.queue.as_ref().filter(|q| q.enabled);
@@ -265,7 +298,7 @@ pub async fn settle_run(
     let slots = queue_rules.map_or(1, |q| q.active_slots.max(1) as usize);
 
     // What the queue needs, read once.
-    let mut referrers: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut referrers: HashMap<i64, Option<i64>> = known.referrers.clone();
     let mut live = None;
     let mut pool = Decimal::ZERO;
     let mut recent: Vec<DateTime<Utc>> = Vec::new();
@@ -291,9 +324,22 @@ pub async fn settle_run(
             }
             users = referrers.values().flatten().copied().collect();
         }
-        live = Some(LiveQueue::read(tx, merchant_id, slots + fresh.len()).await?);
-        pool = queue::pool(tx, merchant_id).await?;
-        recent = queue::recent_completions(tx, merchant_id).await?;
+        match known
+            .queue
+            .as_ref()
+            .filter(|q| q.event_seq == state.event_seq && q.live.merchant_id == merchant_id)
+        {
+            Some(q) => {
+                live = Some(q.live.clone());
+                pool = q.pool;
+                recent = q.recent.clone();
+            }
+            None => {
+                live = Some(LiveQueue::read(tx, merchant_id, slots + fresh.len()).await?);
+                pool = queue::pool(tx, merchant_id).await?;
+                recent = queue::recent_completions(tx, merchant_id).await?;
+            }
+        }
     }
     let referrer_of = |user: i64| referrers.get(&user).copied().flatten();
 
@@ -681,9 +727,32 @@ pub async fn settle_run(
         .await?;
     crate::live::outbox::insert_many(tx, &events).await?;
 
-    Ok(Some(
-        fates.into_iter().map(|f| answer(f, &orders)).collect(),
-    ))
+    // What the next run may start from: the entries the run added become stored ones when
+    // every stored entry is known (else they are read again after the unread ones).
+    let queue = live.map(|mut live| {
+        let added: Vec<Entry> = live.added.drain(..).collect();
+        if live.exhausted {
+            for e in added {
+                let EntryRef::New(k) = e.at else { continue };
+                live.last_ordinal = new_entries[k].ordinal;
+                live.stored.push_back(Entry {
+                    at: EntryRef::Stored(entry_ids[k]),
+                    ..e
+                });
+            }
+        }
+        queue::pace(&mut recent, updated_at);
+        QueueMemory {
+            event_seq: state.event_seq + events.len() as i64,
+            live,
+            pool,
+            recent,
+        }
+    });
+    Ok(Some(Settled {
+        outcomes: fates.into_iter().map(|f| answer(f, &orders)).collect(),
+        remembered: Remembered { referrers, queue },
+    }))
 }
 
 /// One order's own result.

@@ -34,7 +34,7 @@ use entity::order;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::oneshot;
 
-use super::batch_settle::{self, CashCompletion};
+use super::batch_settle::{self, CashCompletion, Remembered};
 use crate::error::{AppError, AppResult};
 
 type Outcome = AppResult<order::Model>;
@@ -61,9 +61,24 @@ struct Lane {
     /// Held by the caller whose batch is running.
     leader: tokio::sync::Mutex<()>,
     waiting: Mutex<Vec<Job>>,
+    /// What the last in-memory settlement of this merchant left known (checked before use).
+    remembered: Mutex<Remembered>,
 }
 
 impl Lane {
+    fn remembered(&self) -> Remembered {
+        self.remembered.lock().expect("lane lock").clone()
+    }
+
+    fn take_remembered(&self) -> Remembered {
+        std::mem::take(&mut *self.remembered.lock().expect("lane lock"))
+    }
+
+    /// Kept once the transaction that wrote it has committed; forgotten otherwise.
+    fn remember(&self, remembered: Option<Remembered>) {
+        *self.remembered.lock().expect("lane lock") = remembered.unwrap_or_default();
+    }
+
     fn is_waiting(&self, id: u64) -> bool {
         self.waiting
             .lock()
@@ -160,8 +175,14 @@ impl GroupCommit {
             if !batch.is_empty() {
                 let db = db.clone();
                 // Its own task: a caller that gives up must not cancel the others' jobs.
-                if let Ok(grouped) =
-                    tokio::spawn(run_batch(db, merchant_id, batch, self.in_memory.clone())).await
+                if let Ok(grouped) = tokio::spawn(run_batch(
+                    db,
+                    merchant_id,
+                    lane.clone(),
+                    batch,
+                    self.in_memory.clone(),
+                ))
+                .await
                 {
                     self.grouped.fetch_add(grouped, Ordering::Relaxed);
                 }
@@ -196,11 +217,11 @@ async fn alone(db: &DatabaseConnection, work: &Work) -> Outcome {
 
 /// Runs one job in a transaction of its own for a caller waiting on it; stops (and writes
 /// nothing) if the caller goes away meanwhile, as a request's own transaction would.
-async fn alone_for(db: &DatabaseConnection, merchant_id: i64, job: &mut Job) {
+async fn alone_for(db: &DatabaseConnection, merchant_id: i64, lane: &Lane, job: &mut Job) {
     let outcome = tokio::select! {
         biased;
         _ = job.reply.closed() => return,
-        outcome = alone_fast(db, merchant_id, job.cash.clone(), &job.work) => outcome,
+        outcome = alone_fast(db, merchant_id, lane, job.cash.clone(), &job.work) => outcome,
     };
     let (reply, _) = oneshot::channel();
     let reply = std::mem::replace(&mut job.reply, reply);
@@ -212,18 +233,23 @@ async fn alone_for(db: &DatabaseConnection, merchant_id: i64, job: &mut Job) {
 async fn alone_fast(
     db: &DatabaseConnection,
     merchant_id: i64,
+    lane: &Lane,
     cash: Option<Arc<CashCompletion>>,
     work: &Work,
 ) -> Outcome {
     if let Some(cash) = cash {
         let txn = db.begin().await?;
-        match batch_settle::settle_run(&txn, merchant_id, &[cash.as_ref()]).await {
-            Ok(Some(mut outcomes)) => {
+        let known = lane.remembered();
+        match batch_settle::settle_run(&txn, merchant_id, &[cash.as_ref()], &known).await {
+            Ok(Some(settled)) => {
+                let mut outcomes = settled.outcomes;
                 let outcome = outcomes
                     .pop()
                     .unwrap_or_else(|| Err(AppError::Internal(anyhow::anyhow!("no outcome"))));
                 if outcome.is_ok() {
+                    lane.remember(None);
                     txn.commit().await?;
+                    lane.remember(Some(settled.remembered));
                 } else {
                     txn.rollback().await?;
                 }
@@ -231,6 +257,7 @@ async fn alone_fast(
             }
             Ok(None) => txn.rollback().await?,
             Err(err) => {
+                lane.remember(None);
                 tracing::warn!(error = %format!("{err:#}"), "an in-memory settlement failed; the order settles on its own");
                 txn.rollback().await?;
             }
@@ -251,6 +278,7 @@ enum Batch {
 async fn run_batch(
     db: DatabaseConnection,
     merchant_id: i64,
+    lane: Arc<Lane>,
     batch: Vec<Job>,
     in_memory: Arc<AtomicU64>,
 ) -> u64 {
@@ -258,12 +286,12 @@ async fn run_batch(
     let mut jobs: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
     if jobs.len() <= 1 {
         for job in &mut jobs {
-            alone_for(&db, merchant_id, job).await;
+            alone_for(&db, merchant_id, &lane, job).await;
         }
         return 0;
     }
     let started = std::time::Instant::now();
-    let settled = shared(&db, merchant_id, &mut jobs, &in_memory).await;
+    let settled = shared(&db, merchant_id, &lane, &mut jobs, &in_memory).await;
     tracing::debug!(
         merchant_id,
         jobs = jobs.len(),
@@ -281,7 +309,7 @@ async fn run_batch(
         Batch::Abandoned => {
             for job in &mut jobs {
                 if !job.reply.is_closed() {
-                    alone_for(&db, merchant_id, job).await;
+                    alone_for(&db, merchant_id, &lane, job).await;
                 }
             }
             0
@@ -289,7 +317,7 @@ async fn run_batch(
         Batch::Failed(err) => {
             tracing::warn!(error = %format!("{err:#}"), jobs = jobs.len(), "a group commit failed; its jobs run again one by one");
             for job in &mut jobs {
-                alone_for(&db, merchant_id, job).await;
+                alone_for(&db, merchant_id, &lane, job).await;
             }
             0
         }
@@ -301,9 +329,12 @@ async fn run_batch(
 async fn shared(
     db: &DatabaseConnection,
     merchant_id: i64,
+    lane: &Lane,
     jobs: &mut [Job],
     in_memory: &AtomicU64,
 ) -> Batch {
+    // Kept again only once this batch has committed.
+    let mut known = lane.take_remembered();
     let run = async {
         let txn = db.begin().await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
@@ -314,27 +345,49 @@ async fn shared(
                 let cash: Vec<Arc<CashCompletion>> =
                     jobs[i..end].iter().filter_map(|j| j.cash.clone()).collect();
                 let run: Vec<&CashCompletion> = cash.iter().map(Arc::as_ref).collect();
-                let savepoint = txn.begin().await?;
+                // A batch that is one run needs no savepoint: if the run fails, the batch
+                // fails and its jobs run again alone.
+                let whole = i == 0 && end == jobs.len();
+                let savepoint = if whole {
+                    None
+                } else {
+                    Some(txn.begin().await?)
+                };
                 let gone = futures::future::select_all(
                     jobs[i..end].iter_mut().map(|j| Box::pin(j.reply.closed())),
                 );
                 let settled = tokio::select! {
                     biased;
                     _ = gone => return Ok(None),
-                    settled = batch_settle::settle_run(&savepoint, merchant_id, &run) => settled,
+                    settled = async {
+                        match &savepoint {
+                            Some(savepoint) => batch_settle::settle_run(savepoint, merchant_id, &run, &known).await,
+                            None => batch_settle::settle_run(&txn, merchant_id, &run, &known).await,
+                        }
+                    } => settled,
                 };
                 match settled {
-                    Ok(Some(run_outcomes)) => {
-                        savepoint.commit().await?;
+                    Ok(Some(settled)) => {
+                        if let Some(savepoint) = savepoint {
+                            savepoint.commit().await?;
+                        }
                         in_memory.fetch_add((end - i) as u64, Ordering::Relaxed);
-                        outcomes.extend(run_outcomes);
+                        outcomes.extend(settled.outcomes);
+                        known = settled.remembered;
                         i = end;
                         continue;
                     }
-                    Ok(None) => savepoint.rollback().await?,
+                    Ok(None) => {
+                        if let Some(savepoint) = savepoint {
+                            savepoint.rollback().await?;
+                        }
+                    }
+                    Err(err) if whole => return Err(err),
                     Err(err) => {
                         tracing::warn!(error = %format!("{err:#}"), jobs = end - i, "an in-memory settlement failed; its orders settle one by one");
-                        savepoint.rollback().await?;
+                        if let Some(savepoint) = savepoint {
+                            savepoint.rollback().await?;
+                        }
                     }
                 }
             }
@@ -356,10 +409,13 @@ async fn shared(
             i = end.max(i + 1);
         }
         txn.commit().await?;
-        Ok::<_, AppError>(Some(outcomes))
+        Ok::<_, AppError>(Some((outcomes, known)))
     };
     match run.await {
-        Ok(Some(outcomes)) => Batch::Committed(outcomes),
+        Ok(Some((outcomes, known))) => {
+            lane.remember(Some(known));
+            Batch::Committed(outcomes)
+        }
         Ok(None) => Batch::Abandoned,
         Err(err) => Batch::Failed(err),
     }
