@@ -412,10 +412,14 @@ pub async fn post(
 /// and their postings each inserted by one statement, in the order given. The result is
 /// what [`post`] one after another gives. A run in which a shopper's balance is taken from
 /// (whose check depends on what came before it) is posted one transaction at a time.
+///
+/// `known`: account ids found before (an account's id never changes); the ones looked up
+/// are added to it.
 pub async fn post_many(
     db: &impl ConnectionTrait,
     merchant_id: i64,
     batch: Vec<(Cause, Vec<Posting>, DateTime<Utc>)>,
+    known: &mut BTreeMap<(Owner, AccountKind), i64>,
 ) -> AppResult<()> {
     let takes_from_shopper = batch.iter().any(|(_, lines, _)| {
         lines
@@ -440,8 +444,12 @@ pub async fn post_many(
     let wanted: Vec<(Owner, AccountKind)> = prepared
         .iter()
         .flat_map(|(_, lines, _, _)| lines.iter().map(|l| (l.owner, l.account)))
+        .filter(|key| !known.contains_key(key))
         .collect();
-    let ids = account_ids_of(db, merchant_id, &wanted, first_now).await?;
+    if !wanted.is_empty() {
+        known.extend(account_ids_of(db, merchant_id, &wanted, first_now).await?);
+    }
+    let ids = &*known;
     let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
     for (_, lines, minors, _) in &prepared {
         for (line, minor) in lines.iter().zip(minors) {

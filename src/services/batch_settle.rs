@@ -15,7 +15,7 @@
 //! program (its pool price moves with every mint), so the caller settles those orders one
 //! by one. Orders paying with points or recorded without completing never come here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use entity::{membership, order, point_lot, queue_entry, queue_state};
@@ -199,8 +199,13 @@ enum Fate {
 #[derive(Clone, Default)]
 pub struct Remembered {
     referrers: HashMap<i64, Option<i64>>,
+    /// Ledger account ids (an account's id never changes).
+    accounts: BTreeMap<(Owner, AccountKind), i64>,
     queue: Option<QueueMemory>,
 }
+
+/// Past this many referrers or accounts a merchant's memory starts again.
+const REMEMBERED_MAX: usize = 50_000;
 
 #[derive(Clone)]
 struct QueueMemory {
@@ -224,12 +229,12 @@ pub async fn settle_run(
     tx: &impl ConnectionTrait,
     merchant_id: i64,
     run: &[&CashCompletion],
-    known: &Remembered,
+    known: Remembered,
 ) -> AppResult<Option<Settled>> {
     let Some(first) = run.first() else {
         return Ok(Some(Settled {
             outcomes: Vec::new(),
-            remembered: known.clone(),
+            remembered: known,
         }));
     };
     let cash_only = run.iter().all(|c| {
@@ -289,7 +294,7 @@ pub async fn settle_run(
     if fresh.is_empty() {
         return Ok(Some(Settled {
             outcomes: fates.into_iter().map(|f| answer(f, &[])).collect(),
-            remembered: known.clone(),
+            remembered: known,
         }));
     }
 
@@ -298,7 +303,14 @@ pub async fn settle_run(
     let slots = queue_rules.map_or(1, |q| q.active_slots.max(1) as usize);
 
     // What the queue needs, read once.
-    let mut referrers: HashMap<i64, Option<i64>> = known.referrers.clone();
+    let Remembered {
+        mut referrers,
+        mut accounts,
+        queue: known_queue,
+    } = known;
+    if referrers.len() > REMEMBERED_MAX {
+        referrers.clear();
+    }
     let mut live = None;
     let mut pool = Decimal::ZERO;
     let mut recent: Vec<DateTime<Utc>> = Vec::new();
@@ -324,15 +336,13 @@ pub async fn settle_run(
             }
             users = referrers.values().flatten().copied().collect();
         }
-        match known
-            .queue
-            .as_ref()
+        match known_queue
             .filter(|q| q.event_seq == state.event_seq && q.live.merchant_id == merchant_id)
         {
             Some(q) => {
-                live = Some(q.live.clone());
+                live = Some(q.live);
                 pool = q.pool;
-                recent = q.recent.clone();
+                recent = q.recent;
             }
             None => {
                 live = Some(LiveQueue::read(tx, merchant_id, slots + fresh.len()).await?);
@@ -647,6 +657,9 @@ pub async fn settle_run(
         EntryRef::New(k) => entry_ids[k],
     };
 
+    if accounts.len() > REMEMBERED_MAX {
+        accounts.clear();
+    }
     ledger::post_many(
         tx,
         merchant_id,
@@ -660,6 +673,7 @@ pub async fn settle_run(
                 )
             })
             .collect(),
+        &mut accounts,
     )
     .await?;
     if !lots.is_empty() {
@@ -751,7 +765,11 @@ pub async fn settle_run(
     });
     Ok(Some(Settled {
         outcomes: fates.into_iter().map(|f| answer(f, &orders)).collect(),
-        remembered: Remembered { referrers, queue },
+        remembered: Remembered {
+            referrers,
+            accounts,
+            queue,
+        },
     }))
 }
 

@@ -66,10 +66,6 @@ struct Lane {
 }
 
 impl Lane {
-    fn remembered(&self) -> Remembered {
-        self.remembered.lock().expect("lane lock").clone()
-    }
-
     fn take_remembered(&self) -> Remembered {
         std::mem::take(&mut *self.remembered.lock().expect("lane lock"))
     }
@@ -98,6 +94,8 @@ pub struct GroupCommit {
     /// Jobs settled in memory with others of their kind ([`batch_settle`]).
     in_memory: Arc<AtomicU64>,
     lanes: Mutex<HashMap<i64, Arc<Lane>>>,
+    /// Stores and members found for earlier orders (they never change).
+    pub known_members: super::orders::KnownMembers,
 }
 
 impl GroupCommit {
@@ -111,6 +109,7 @@ impl GroupCommit {
             grouped: AtomicU64::new(0),
             in_memory: Arc::new(AtomicU64::new(0)),
             lanes: Mutex::new(HashMap::new()),
+            known_members: Default::default(),
         }
     }
 
@@ -239,8 +238,8 @@ async fn alone_fast(
 ) -> Outcome {
     if let Some(cash) = cash {
         let txn = db.begin().await?;
-        let known = lane.remembered();
-        match batch_settle::settle_run(&txn, merchant_id, &[cash.as_ref()], &known).await {
+        let known = lane.take_remembered();
+        match batch_settle::settle_run(&txn, merchant_id, &[cash.as_ref()], known).await {
             Ok(Some(settled)) => {
                 let mut outcomes = settled.outcomes;
                 let outcome = outcomes
@@ -361,8 +360,8 @@ async fn shared(
                     _ = gone => return Ok(None),
                     settled = async {
                         match &savepoint {
-                            Some(savepoint) => batch_settle::settle_run(savepoint, merchant_id, &run, &known).await,
-                            None => batch_settle::settle_run(&txn, merchant_id, &run, &known).await,
+                            Some(savepoint) => batch_settle::settle_run(savepoint, merchant_id, &run, std::mem::take(&mut known)).await,
+                            None => batch_settle::settle_run(&txn, merchant_id, &run, std::mem::take(&mut known)).await,
                         }
                     } => settled,
                 };

@@ -10,7 +10,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use super::{
     batch_settle::CashCompletion,
@@ -65,9 +65,65 @@ fn member_query(merchant_id: i64, input: &NewOrder) -> AppResult<Select<membersh
     }
 }
 
-/// The order's store (of this merchant) and member, in one statement when both are right;
-/// otherwise each is looked up to say which is not found.
+/// Stores and memberships already found for orders: a store never changes merchant and a
+/// membership (its member code too) never goes away, so a pair once found stays right.
+#[derive(Default)]
+pub struct KnownMembers(std::sync::Mutex<HashMap<(i64, i64, MemberKey), i64>>);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum MemberKey {
+    User(i64),
+    Code(String),
+}
+
+/// Past this many pairs the cache starts again (it only saves a lookup).
+const KNOWN_MEMBERS_MAX: usize = 100_000;
+
+impl KnownMembers {
+    fn key(merchant_id: i64, input: &NewOrder) -> Option<(i64, i64, MemberKey)> {
+        let member = match (&input.user_id, &input.member_code) {
+            (Some(user_id), None) => MemberKey::User(*user_id),
+            (None, Some(code)) => MemberKey::Code(code.trim().to_owned()),
+            _ => return None,
+        };
+        Some((merchant_id, input.store_id, member))
+    }
+
+    /// The user id of the order's member, if this store and member were found before.
+    fn get(&self, merchant_id: i64, input: &NewOrder) -> Option<i64> {
+        let key = Self::key(merchant_id, input)?;
+        self.0.lock().ok()?.get(&key).copied()
+    }
+
+    fn insert(&self, merchant_id: i64, input: &NewOrder, user_id: i64) {
+        let (Some(key), Ok(mut known)) = (Self::key(merchant_id, input), self.0.lock()) else {
+            return;
+        };
+        if known.len() >= KNOWN_MEMBERS_MAX {
+            known.clear();
+        }
+        known.insert(key, user_id);
+    }
+}
+
+/// The order's store (of this merchant) and member's user id, in one statement when both
+/// are right (none when found before); otherwise each is looked up to say which is not
+/// found.
 async fn store_and_member(
+    db: &impl ConnectionTrait,
+    known: &KnownMembers,
+    merchant_id: i64,
+    input: &NewOrder,
+) -> AppResult<(i64, i64)> {
+    if let Some(user_id) = known.get(merchant_id, input) {
+        return Ok((input.store_id, user_id));
+    }
+    let (store_id, member) = find_store_and_member(db, merchant_id, input).await?;
+    known.insert(merchant_id, input, member.user_id);
+    Ok((store_id, member.user_id))
+}
+
+async fn find_store_and_member(
     db: &impl ConnectionTrait,
     merchant_id: i64,
     input: &NewOrder,
@@ -130,16 +186,17 @@ pub async fn record_order_grouped(
     if input.points_to_use < 0 {
         return Err(AppError::invalid("pointsToUse must not be negative"));
     }
-    let (store_id, member) = store_and_member(db, merchant_id, &input).await?;
+    let (store_id, user_id) =
+        store_and_member(db, &commits.known_members, merchant_id, &input).await?;
     let fingerprint = format!(
         "store={};user={};amount={};points={};complete={}",
-        store_id, member.user_id, amount, input.points_to_use, input.complete
+        store_id, user_id, amount, input.points_to_use, input.complete
     );
 
     let recording = Recording {
         merchant_id,
         store_id,
-        user_id: member.user_id,
+        user_id,
         amount,
         points: PointsPaying::FromLots(input.points_to_use),
         idempotency_key: key,
