@@ -126,7 +126,8 @@ impl Fenhong {
         live::outbox::spawn_relay(db.clone(), hub.clone());
         let state = AppState(Arc::new(Inner {
             live: hub,
-            tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl),
+            tokens: TokenKeys::new(secret.as_bytes(), config.token_ttl)
+                .with_staff_cache(config.staff_cache),
             logins: LoginLimiter::new(config.login_attempts_per_minute),
             secrets,
             pay,

@@ -40,6 +40,9 @@ pub struct Config {
     /// `None`: development login mode (any code logs in as `dev-<code>`).
     pub wechat: Option<WechatConfig>,
     pub token_ttl: Duration,
+    /// How long a staff account read to check a token may be used for the next checks: a
+    /// change made through another instance applies here within it (at once through this one).
+    pub staff_cache: Duration,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
     /// The most a query may cost: lists count as their page size times their selection.
@@ -107,6 +110,7 @@ impl Config {
             jwt_secret: var("JWT_SECRET"),
             wechat,
             token_ttl: Duration::from_secs(parse_or(var("FENHONG_TOKEN_TTL_SECS"), 7 * 24 * 3600)?),
+            staff_cache: Duration::from_millis(parse_or(var("FENHONG_STAFF_CACHE_MS"), 1000)?),
             max_body_bytes: parse_or(var("FENHONG_MAX_BODY_BYTES"), 64 * 1024)?,
             max_query_depth: parse_or(var("FENHONG_MAX_QUERY_DEPTH"), 16)?,
             max_query_cost: parse_or(var("FENHONG_MAX_QUERY_COST"), 5000)?,
@@ -163,6 +167,7 @@ impl Config {
             jwt_secret: None,
             wechat: None,
             token_ttl: Duration::from_secs(7 * 24 * 3600),
+            staff_cache: Duration::from_millis(1000),
             max_body_bytes: 64 * 1024,
             max_query_depth: 16,
             max_query_cost: 5000,

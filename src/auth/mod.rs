@@ -7,7 +7,7 @@ pub mod wechat;
 
 pub use limiter::LoginLimiter;
 pub use password::{hash_password, verify_password};
-pub use token::{Claims, TokenError, TokenKeys, Verified};
+pub use token::{Claims, StaffCache, StaffRow, TokenError, TokenKeys, Verified};
 
 use crate::error::{AppError, AppResult};
 

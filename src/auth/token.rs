@@ -52,6 +52,66 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl: chrono::Duration,
+    /// Staff accounts as last read, for checking their tokens without a read per request.
+    pub staff: std::sync::Arc<StaffCache>,
+}
+
+/// What a staff token is checked against (the account's row), kept for a moment: a change
+/// made through this instance is forgotten at once ([`StaffCache::forget`]); one made through
+/// another instance applies here within `max_age`.
+pub struct StaffCache {
+    max_age: std::time::Duration,
+    rows: std::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, StaffRow)>>,
+}
+
+/// The parts of a staff account a token is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffRow {
+    pub merchant_id: i64,
+    pub role: String,
+    pub disabled: bool,
+    pub credentials_version: i64,
+}
+
+/// Past this many accounts the cache starts again.
+const STAFF_CACHE_MAX: usize = 10_000;
+
+impl StaffCache {
+    /// `max_age` zero: every check reads the account.
+    pub fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            max_age,
+            rows: Default::default(),
+        }
+    }
+
+    pub fn get(&self, staff_id: i64) -> Option<StaffRow> {
+        if self.max_age.is_zero() {
+            return None;
+        }
+        let rows = self.rows.lock().ok()?;
+        let (at, row) = rows.get(&staff_id)?;
+        (at.elapsed() < self.max_age).then(|| row.clone())
+    }
+
+    pub fn put(&self, staff_id: i64, row: StaffRow) {
+        if self.max_age.is_zero() {
+            return;
+        }
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= STAFF_CACHE_MAX {
+                rows.clear();
+            }
+            rows.insert(staff_id, (std::time::Instant::now(), row));
+        }
+    }
+
+    /// The account changed: the next check reads it.
+    pub fn forget(&self, staff_id: i64) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(&staff_id);
+        }
+    }
 }
 
 impl TokenKeys {
@@ -60,7 +120,14 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7)),
+            staff: std::sync::Arc::new(StaffCache::new(std::time::Duration::ZERO)),
         }
+    }
+
+    /// Staff tokens checked against accounts read at most `max_age` ago.
+    pub fn with_staff_cache(mut self, max_age: std::time::Duration) -> Self {
+        self.staff = std::sync::Arc::new(StaffCache::new(max_age));
+        self
     }
 
     /// A token for `who`, at the credentials version `version` of a staff or platform account

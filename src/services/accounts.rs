@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::{
         hash_password, verify_password, wechat::WechatIdentity, LoginLimiter, Principal, Rejection,
-        StaffRole, TokenError, TokenKeys,
+        StaffRole, StaffRow, TokenError, TokenKeys,
     },
     error::{AppError, AppResult},
 };
@@ -143,17 +143,40 @@ pub async fn authenticate(
         Principal::Staff {
             staff_id: Some(staff_id),
             ..
-        } => match staff::Entity::find_by_id(staff_id).one(db).await? {
-            Some(s) if !s.disabled && s.credentials_version == verified.version => {
-                Principal::Staff {
-                    staff_id: Some(s.id),
-                    merchant_id: s.merchant_id,
-                    role: role_of(&s)?,
+        } => {
+            let row = match tokens.staff.get(staff_id) {
+                Some(row) => Some(row),
+                None => {
+                    let row =
+                        staff::Entity::find_by_id(staff_id)
+                            .one(db)
+                            .await?
+                            .map(|s| StaffRow {
+                                merchant_id: s.merchant_id,
+                                role: s.role,
+                                disabled: s.disabled,
+                                credentials_version: s.credentials_version,
+                            });
+                    if let Some(row) = &row {
+                        tokens.staff.put(staff_id, row.clone());
+                    }
+                    row
                 }
+            };
+            match row {
+                Some(s) if !s.disabled && s.credentials_version == verified.version => {
+                    Principal::Staff {
+                        staff_id: Some(staff_id),
+                        merchant_id: s.merchant_id,
+                        role: StaffRole::parse(&s.role).ok_or_else(|| {
+                            AppError::Internal(anyhow::anyhow!("unknown staff role {}", s.role))
+                        })?,
+                    }
+                }
+                Some(_) => Principal::Rejected(Rejection::Revoked),
+                None => Principal::Rejected(Rejection::Invalid),
             }
-            Some(_) => Principal::Rejected(Rejection::Revoked),
-            None => Principal::Rejected(Rejection::Invalid),
-        },
+        }
         other => other,
     };
     Ok((principal, Some(verified.expires_at)))

@@ -433,3 +433,52 @@ async fn an_api_key_opens_a_live_connection_and_a_revoked_one_cannot_subscribe()
     let closed = ws.next().await;
     assert_eq!(closed["code"], 4403, "{closed}");
 }
+
+/// A staff token is checked against the account as read at most `FENHONG_STAFF_CACHE_MS`
+/// ago: a change made through an instance applies there at once, and on every other
+/// instance once that time has passed.
+#[tokio::test]
+async fn a_disabled_account_is_refused_at_once_here_and_soon_on_another_instance() {
+    let t = TestApp::with_config(|c| c.staff_cache = std::time::Duration::from_millis(300)).await;
+    let merchant = t.merchant_with_store("Two doors café").await;
+    let (cashier_id, _, cashier) = staff_member(&t, &merchant, "CASHIER").await;
+    let other = t.second_instance().await.router();
+    let on_other = |token: String| {
+        let other = other.clone();
+        let body = json!({ "query": ORDERS, "variables": { "m": merchant.id } }).to_string();
+        async move {
+            let request = axum::http::Request::post("/graphql")
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(other, request).await.unwrap();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+    // Both instances have checked her token (and keep the account for a moment).
+    t.ok(Some(&cashier), ORDERS, json!({ "m": merchant.id }))
+        .await;
+    let before = on_other(cashier.clone()).await;
+    assert!(before.get("errors").is_none(), "{before}");
+
+    t.ok(
+        Some(&merchant.owner_token),
+        UPDATE,
+        json!({ "s": cashier_id, "i": { "disabled": true } }),
+    )
+    .await;
+    // Refused at once through the instance that made the change.
+    let here = t
+        .gql(Some(&cashier), ORDERS, json!({ "m": merchant.id }))
+        .await;
+    assert_eq!(error_code(&here), "UNAUTHENTICATED");
+    // And on the other one once its copy is older than the cache time.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let there = on_other(cashier.clone()).await;
+    assert_eq!(error_code(&there), "UNAUTHENTICATED", "{there}");
+}

@@ -158,9 +158,12 @@ impl MerchantMutation {
             disabled: input.disabled,
             password: input.password,
         };
-        let updated =
-            accounts::update_staff(&ctx.app().db, merchant_id, staff_id, by, change).await?;
-        Ok(Staff(updated))
+        let app = ctx.app();
+        let updated = accounts::update_staff(&app.db, merchant_id, staff_id, by, change).await;
+        // Checked against the account as it is now on this instance's next request (and
+        // within `FENHONG_STAFF_CACHE_MS` on every other instance).
+        app.tokens.staff.forget(staff_id);
+        Ok(Staff(updated?))
     }
 
     /// Owner: a key for a system to call the API as staff with `role`. The secret is in the
