@@ -7,10 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{live_outbox, queue_state};
 use sea_orm::{
-    sea_query::{Expr, LockBehavior, LockType},
+    sea_query::{Expr, LockBehavior, LockType, Order, Query},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use super::{EventKind, LiveEvent, LiveHub, QueueSnapshot};
@@ -88,13 +87,25 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
             .transaction::<_, usize, AppError>(|tx| {
                 Box::pin(async move {
                     crate::db::claim_writer(tx).await?;
-                    let rows = live_outbox::Entity::find()
-                        .filter(live_outbox::Column::PublishedAt.is_null())
-                        .order_by_asc(live_outbox::Column::Id)
+                    // Claimed and marked in one statement; if publishing fails, the
+                    // transaction rolls back and they stay unpublished.
+                    let unpublished = Query::select()
+                        .column(live_outbox::Column::Id)
+                        .from(live_outbox::Entity)
+                        .and_where(live_outbox::Column::PublishedAt.is_null())
+                        .order_by(live_outbox::Column::Id, Order::Asc)
                         .limit(200)
                         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                        .all(tx)
+                        .to_owned();
+                    let mut rows = live_outbox::Entity::update_many()
+                        .col_expr(
+                            live_outbox::Column::PublishedAt,
+                            Expr::value(Some(Utc::now())),
+                        )
+                        .filter(live_outbox::Column::Id.in_subquery(unpublished))
+                        .exec_with_returning(tx)
                         .await?;
+                    rows.sort_unstable_by_key(|row| row.id);
                     if rows.is_empty() {
                         return Ok(0);
                     }
@@ -107,14 +118,6 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
                         .publish_many(&events)
                         .await
                         .map_err(AppError::Internal)?;
-                    live_outbox::Entity::update_many()
-                        .col_expr(
-                            live_outbox::Column::PublishedAt,
-                            Expr::value(Some(Utc::now())),
-                        )
-                        .filter(live_outbox::Column::Id.is_in(rows.iter().map(|row| row.id)))
-                        .exec(tx)
-                        .await?;
                     Ok(rows.len())
                 })
             })

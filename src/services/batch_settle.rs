@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use entity::{membership, order, point_lot, queue_entry, queue_state};
 use rust_decimal::Decimal;
 use sea_orm::{
-    sea_query::{CaseStatement, Expr},
+    sea_query::{CaseStatement, Expr, OnConflict},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -252,42 +252,93 @@ pub async fn settle_run(
         return Ok(None);
     }
 
-    // Keys: used before, used earlier in the run, or new.
-    let keys: Vec<&str> = run
+    // Each key's first order of the run is inserted now, complete (a key used before inserts
+    // nothing); later orders of the run with the same key are its replays, or conflicts.
+    let mut firsts: Vec<&CashCompletion> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for c in run {
+        if seen.insert(c.recording.idempotency_key.as_str()) {
+            firsts.push(c);
+        }
+    }
+    let mut inserted: HashMap<String, order::Model> = order::Entity::insert_many(
+        firsts
+            .iter()
+            .map(|c| {
+                let r = &c.recording;
+                Ok(order::ActiveModel {
+                    merchant_id: Set(merchant_id),
+                    store_id: Set(r.store_id),
+                    user_id: Set(r.user_id),
+                    amount: Set(to_fen(r.amount)?),
+                    cash_paid: Set(to_fen(r.amount)?),
+                    points_used: Set(0),
+                    status: Set(ORDER_COMPLETED.into()),
+                    idempotency_key: Set(r.idempotency_key.clone()),
+                    fingerprint: Set(r.fingerprint.clone()),
+                    program_version: Set(Some(programs.version)),
+                    recorded_by: Set(r.recorded_by),
+                    created_at: Set(c.now),
+                    completed_at: Set(Some(c.now)),
+                    ..Default::default()
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?,
+    )
+    .on_conflict(
+        OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_with_returning_many(tx)
+    .await?
+    .into_iter()
+    .map(|o| (o.idempotency_key.clone(), o))
+    .collect();
+    let used_before: Vec<&str> = firsts
         .iter()
         .map(|c| c.recording.idempotency_key.as_str())
+        .filter(|key| !inserted.contains_key(*key))
         .collect();
-    let mut used: HashMap<String, order::Model> = order::Entity::find()
-        .filter(order::Column::MerchantId.eq(merchant_id))
-        .filter(order::Column::IdempotencyKey.is_in(keys))
-        .all(tx)
-        .await?
-        .into_iter()
-        .map(|o| (o.idempotency_key.clone(), o))
-        .collect();
+    let used: HashMap<String, order::Model> = if used_before.is_empty() {
+        HashMap::new()
+    } else {
+        order::Entity::find()
+            .filter(order::Column::MerchantId.eq(merchant_id))
+            .filter(order::Column::IdempotencyKey.is_in(used_before))
+            .all(tx)
+            .await?
+            .into_iter()
+            .map(|o| (o.idempotency_key.clone(), o))
+            .collect()
+    };
     let mut fates = Vec::with_capacity(run.len());
     let mut fresh: Vec<&CashCompletion> = Vec::new();
+    let mut orders: Vec<order::Model> = Vec::new();
     let mut fresh_by_key: HashMap<&str, usize> = HashMap::new();
     for c in run {
         let r = &c.recording;
-        let fate = if let Some(before) = used.remove(&r.idempotency_key) {
-            let same = before.fingerprint == r.fingerprint;
-            used.insert(r.idempotency_key.clone(), before.clone());
-            if same {
-                Fate::Replay(Box::new(before))
-            } else {
-                Fate::Conflict
-            }
-        } else if let Some(&k) = fresh_by_key.get(r.idempotency_key.as_str()) {
-            if fresh[k].recording.fingerprint == r.fingerprint {
+        let key = r.idempotency_key.as_str();
+        let fate = if let Some(&k) = fresh_by_key.get(key) {
+            if orders[k].fingerprint == r.fingerprint {
                 Fate::ReplayOfNew(k)
             } else {
                 Fate::Conflict
             }
-        } else {
-            fresh_by_key.insert(&r.idempotency_key, fresh.len());
+        } else if let Some(order) = inserted.remove(key) {
+            fresh_by_key.insert(key, fresh.len());
             fresh.push(c);
+            orders.push(order);
             Fate::New(fresh.len() - 1)
+        } else {
+            let before = used.get(key).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("an order key was neither new nor used"))
+            })?;
+            if before.fingerprint == r.fingerprint {
+                Fate::Replay(Box::new(before.clone()))
+            } else {
+                Fate::Conflict
+            }
         };
         fates.push(fate);
     }
@@ -547,45 +598,7 @@ pub async fn settle_run(
         });
     }
 
-    // Every table once.
-    let inserted = order::Entity::insert_many(
-        fresh
-            .iter()
-            .map(|c| {
-                let r = &c.recording;
-                Ok(order::ActiveModel {
-                    merchant_id: Set(merchant_id),
-                    store_id: Set(r.store_id),
-                    user_id: Set(r.user_id),
-                    amount: Set(to_fen(r.amount)?),
-                    cash_paid: Set(to_fen(r.amount)?),
-                    points_used: Set(0),
-                    status: Set(ORDER_COMPLETED.into()),
-                    idempotency_key: Set(r.idempotency_key.clone()),
-                    fingerprint: Set(r.fingerprint.clone()),
-                    program_version: Set(Some(programs.version)),
-                    recorded_by: Set(r.recorded_by),
-                    created_at: Set(c.now),
-                    completed_at: Set(Some(c.now)),
-                    ..Default::default()
-                })
-            })
-            .collect::<AppResult<Vec<_>>>()?,
-    )
-    .exec_with_returning_many(tx)
-    .await?;
-    let mut by_key: HashMap<String, order::Model> = inserted
-        .into_iter()
-        .map(|o| (o.idempotency_key.clone(), o))
-        .collect();
-    let orders: Vec<order::Model> = fresh
-        .iter()
-        .map(|c| {
-            by_key.remove(&c.recording.idempotency_key).ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("an order of the run was not inserted"))
-            })
-        })
-        .collect::<AppResult<_>>()?;
+    // Every other table once.
 
     // Stored entries the run paid: one statement.
     if !paid.is_empty() {
