@@ -1,15 +1,18 @@
 //! The in-memory settlement of a run of orders recorded and completed at once: what a group
 //! commit uses for the common case at the till (a new order, completed on the spot, paid in
-//! cash) so that a run of such orders costs about twenty statements, not twenty per order.
+//! cash) so that a run of such orders costs about fifteen statements, not fifteen per order.
 //!
-//! Under the merchant's lock it reads once what every order of the run needs (the programs,
-//! keys already used, the shoppers' referrers, the head of the queue, the pool, the recent
-//! pace of completions), runs the same pure engines one order after another in arrival order
-//! exactly as [`super::orders::record_in`] would, one at a time, and then writes each table
-//! once with multi-row statements: the orders, the queue entries, the ledger (one balance
-//! update for every account), the point lots, the queue state and the live events. The
-//! result is identical to settling the orders one by one (the differential test in
-//! `tests/it/group_commit.rs` holds it to that, event by event).
+//! Under the merchant's lock it inserts the run's orders in one statement (a key used before
+//! inserts nothing and is read, to replay or refuse it, as one order alone would), reads once
+//! what every order needs (the shoppers' referrers, the head of the queue, the pool, the
+//! recent pace of completions; what an earlier run of this instance left is used instead
+//! while the queue state's `event_seq` shows nothing else settled since), runs the same pure
+//! engines one order after another in arrival order exactly as
+//! [`super::orders::record_in`] would, one at a time, and then writes each other table once
+//! with multi-row statements: the queue entries, the ledger (one balance update for every
+//! account), the point lots, the queue state and the live events. The result is identical
+//! to settling the orders one by one (the differential test in `tests/it/group_commit.rs`
+//! holds it to that, event by event).
 //!
 //! What it does not do it declines before writing anything (`Ok(None)`): the value-added
 //! program (its pool price moves with every mint), so the caller settles those orders one
