@@ -201,6 +201,8 @@ enum Fate {
 /// its pool comes with an event), the head of the queue, the pool and the recent pace.
 #[derive(Clone, Default)]
 pub struct Remembered {
+    /// The programs in force (a new version replaces them).
+    programs: Option<programs::Versioned>,
     referrers: HashMap<i64, Option<i64>>,
     /// Ledger account ids (an account's id never changes).
     accounts: BTreeMap<(Owner, AccountKind), i64>,
@@ -249,8 +251,19 @@ pub async fn settle_run(
         return Ok(None);
     }
     crate::db::claim_writer(tx).await?;
-    let state = queue::lock_merchant(tx, merchant_id, first.now).await?;
-    let programs = programs::current(tx, merchant_id).await?;
+    let (state, version) = queue::lock_merchant_and_programs(tx, merchant_id, first.now).await?;
+    let Remembered {
+        mut referrers,
+        mut accounts,
+        programs,
+        queue: known_queue,
+    } = known;
+    // Program versions are never changed, only added: the one remembered is right while it
+    // is still the latest.
+    let programs = match programs.filter(|p| p.version == version) {
+        Some(programs) => programs,
+        None => programs::current(tx, merchant_id).await?,
+    };
     if programs.set.value_added.as_ref().is_some_and(|v| v.enabled) {
         return Ok(None);
     }
@@ -346,9 +359,15 @@ pub async fn settle_run(
         fates.push(fate);
     }
     if fresh.is_empty() {
+        // Nothing written: what was known still is.
         return Ok(Some(Settled {
             outcomes: fates.into_iter().map(|f| answer(f, &[])).collect(),
-            remembered: known,
+            remembered: Remembered {
+                programs: Some(programs),
+                referrers,
+                accounts,
+                queue: known_queue,
+            },
         }));
     }
 
@@ -357,11 +376,6 @@ pub async fn settle_run(
     let slots = queue_rules.map_or(1, |q| q.active_slots.max(1) as usize);
 
     // What the queue needs, read once.
-    let Remembered {
-        mut referrers,
-        mut accounts,
-        queue: known_queue,
-    } = known;
     if referrers.len() > REMEMBERED_MAX {
         referrers.clear();
     }
@@ -782,6 +796,7 @@ pub async fn settle_run(
     Ok(Some(Settled {
         outcomes: fates.into_iter().map(|f| answer(f, &orders)).collect(),
         remembered: Remembered {
+            programs: Some(programs),
             referrers,
             accounts,
             queue,

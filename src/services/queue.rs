@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{Expr, OnConflict},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 
 use crate::{
@@ -58,6 +59,41 @@ pub async fn lock_merchant(
         .one(tx)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("queue state vanished")))
+}
+
+/// [`lock_merchant`], with the merchant's current program version (0 before any) read in
+/// the same statement.
+pub async fn lock_merchant_and_programs(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<(queue_state::Model, i32)> {
+    let backend = tx.get_database_backend();
+    let statement = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = $1) \
+             AS program_version FROM queue_states s WHERE s.merchant_id = $1 FOR UPDATE",
+            [merchant_id.into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = ?) \
+             AS program_version FROM queue_states s WHERE s.merchant_id = ?",
+            [merchant_id.into(), merchant_id.into()],
+        ),
+    };
+    let row = match tx.query_one(statement).await? {
+        Some(row) => row,
+        None => {
+            let state = lock_merchant(tx, merchant_id, now).await?;
+            let version = super::programs::current(tx, merchant_id).await?.version;
+            return Ok((state, version));
+        }
+    };
+    let state = queue_state::Model::from_query_result(&row, "")?;
+    let version: Option<i32> = row.try_get("", "program_version")?;
+    Ok((state, version.unwrap_or(0)))
 }
 
 /// The first `slots` live entries, in queue order: an index range scan, whatever the length
