@@ -2,7 +2,9 @@
 //! WebSocket subscriptions to N waiting queue entries, completes orders at a steady rate
 //! through GraphQL, and prints the delay from each completion's commit (its HTTP answer) to
 //! the last subscriber's update, messages per second, and the server's memory per idle
-//! subscription, beside `redis-benchmark`'s PUBLISH rate measured in the same run.
+//! subscription, beside `redis-benchmark`'s PUBLISH rate measured in the same run. Then
+//! a sustained phase: 100 completions a second for 10 s, how old each subscriber's shown
+//! state gets at worst, and the server's memory before and after.
 //!
 //! ulimit -n 20000; cargo build --release --bin fenhong --bin bench_live && \
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 \
@@ -31,6 +33,9 @@ use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 const ORDERS: usize = 30;
 const ORDER_INTERVAL: Duration = Duration::from_millis(300);
+/// The sustained phase: this many completions a second for this long.
+const SUSTAINED_RATE: usize = 100;
+const SUSTAINED_SECONDS: usize = 10;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -148,7 +153,7 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     // Entries of 0.01 each: every completion completes the three active ones, so every
     // waiting subscriber's position changes with every order. The watched entries sit
     // behind enough others that none of them completes during the run.
-    let ahead = 3 * ORDERS as i64 + 10;
+    let ahead = 3 * (ORDERS + SUSTAINED_RATE * SUSTAINED_SECONDS) as i64 + 10;
     let entries = n as i64 + ahead;
     conn.execute_unprepared(&format!(
         "INSERT INTO queue_entries (merchant_id, ordinal, order_id, user_id, target, received, status, created_at) \
@@ -203,7 +208,8 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(server.0.id());
-    let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
+    // (subscriber, position shown, when it arrived)
+    let (arrivals, mut arrived) = mpsc::unbounded_channel::<(usize, i64, Instant)>();
     let mut readers = Vec::with_capacity(n);
     let opened = Instant::now();
     for i in 0..n {
@@ -237,7 +243,14 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
                         eprintln!("reader {i}: {text}");
                     }
                     if text.contains("\"next\"") {
-                        let _ = arrivals.send(Instant::now());
+                        let at = Instant::now();
+                        let position = serde_json::from_str::<serde_json::Value>(&text)
+                            .ok()
+                            .and_then(|v| {
+                                v["payload"]["data"]["queuePosition"]["position"].as_i64()
+                            })
+                            .unwrap_or(-1);
+                        let _ = arrivals.send((i, position, at));
                     }
                 }
             }
@@ -256,6 +269,7 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let mut delays = Vec::with_capacity(ORDERS);
     let mut messages = 0usize;
+    let mut shown = vec![i64::MAX; n];
     let started = Instant::now();
     for k in 0..ORDERS {
         let tick = Instant::now();
@@ -274,9 +288,10 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
         let mut got = 0;
         while got < n {
             match tokio::time::timeout_at(deadline.into(), arrived.recv()).await {
-                Ok(Some(at)) => {
+                Ok(Some((i, position, at))) => {
                     got += 1;
                     last = last.max(at);
+                    shown[i] = shown[i].min(position);
                 }
                 _ => break,
             }
@@ -302,9 +317,108 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
         delays.last().copied().unwrap_or(0.0),
         messages as f64 / elapsed
     );
+    sustained(
+        &http,
+        &address,
+        &token,
+        &store,
+        &user,
+        &server,
+        n,
+        shown,
+        &mut arrived,
+    )
+    .await?;
     for reader in readers {
         reader.abort();
     }
     drop(server);
+    Ok(())
+}
+
+/// `SUSTAINED_RATE` completions a second for `SUSTAINED_SECONDS`: how old each subscriber's
+/// shown state gets (for every completion, the time from its commit until the subscriber
+/// shows it or a later state) and whether the server's memory grows.
+#[allow(clippy::too_many_arguments)]
+async fn sustained(
+    http: &reqwest::Client,
+    address: &str,
+    token: &str,
+    store: &entity::store::Model,
+    user: &entity::user::Model,
+    server: &Server,
+    n: usize,
+    shown: Vec<i64>,
+    arrived: &mut mpsc::UnboundedReceiver<(usize, i64, Instant)>,
+) -> anyhow::Result<()> {
+    let orders = SUSTAINED_RATE * SUSTAINED_SECONDS;
+    let before = rss_kib(server.0.id());
+    // Each order is sent at its time, whether or not earlier ones are answered yet; the
+    // m-th answer marks the m-th commit (every completion moves a watcher the same way).
+    let started = Instant::now();
+    let mut sending = Vec::with_capacity(orders);
+    for k in 0..orders {
+        let due = started + Duration::from_secs_f64(k as f64 / SUSTAINED_RATE as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let body = json!({ "query": "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { id } }",
+            "variables": { "i": { "storeId": store.id.to_string(), "userId": user.id.to_string(), "amount": "1000.00", "idempotencyKey": format!("sustained-{k}"), "complete": true } } });
+        let request = http
+            .post(format!("http://{address}/graphql"))
+            .bearer_auth(token)
+            .json(&body);
+        sending.push(tokio::spawn(async move {
+            let response = request.send().await?;
+            anyhow::ensure!(response.status().is_success(), "order failed");
+            Ok::<_, anyhow::Error>(Instant::now())
+        }));
+    }
+    let mut commits = Vec::with_capacity(orders);
+    for sent in sending {
+        commits.push(sent.await??);
+    }
+    commits.sort();
+    let sent_in = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(server.0.id());
+    // Each completion moves every watched entry three places.
+    let mut seen: Vec<Vec<(usize, Instant)>> = vec![Vec::new(); n];
+    let mut messages = 0;
+    while let Ok((i, position, at)) = arrived.try_recv() {
+        messages += 1;
+        let moved = (shown[i] - position) / 3;
+        if moved >= 1 {
+            seen[i].push(((moved - 1) as usize, at));
+        }
+    }
+    let mut worst: Vec<f64> = Vec::with_capacity(n);
+    let mut behind_at_end = 0;
+    for arrivals in &seen {
+        let mut max_age = 0f64;
+        let mut next = 0;
+        for (k, commit) in commits.iter().enumerate() {
+            while next < arrivals.len() && arrivals[next].0 < k {
+                next += 1;
+            }
+            match arrivals.get(next) {
+                Some((_, at)) => {
+                    max_age =
+                        max_age.max(at.saturating_duration_since(*commit).as_secs_f64() * 1000.0)
+                }
+                None => {
+                    behind_at_end += 1;
+                    break;
+                }
+            }
+        }
+        worst.push(max_age);
+    }
+    worst.sort_by(f64::total_cmp);
+    let pick = |q: f64| worst[((worst.len() as f64 * q) as usize).min(worst.len() - 1)];
+    println!(
+        "  {orders} completions at {SUSTAINED_RATE}/s (sent in {sent_in:.1} s): oldest state each subscriber showed, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {behind_at_end} of {n} never showed the last state; {messages} messages; server RSS {before} KiB → {after} KiB",
+        pick(0.5),
+        pick(0.99),
+        worst.last().copied().unwrap_or(0.0),
+    );
     Ok(())
 }
