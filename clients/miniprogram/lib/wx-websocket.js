@@ -69,7 +69,8 @@ class WxWebSocket {
       throw new Error("Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.");
     }
     if (this.readyState !== OPEN) return; // the browser silently drops data after close
-    this._task.send({ data, fail: (err) => this._onError(err) });
+    // A send that fails once the socket is closing is data a browser would drop silently.
+    this._task.send({ data, fail: (err) => { if (this.readyState === OPEN) this._onError(err); } });
   }
 
   close(code, reason) {
