@@ -162,6 +162,8 @@ async function serverSays(check, timeout = 10000) {
 }
 
 async function shot(page, name) {
+  // From the top: a full-page capture of a scrolled page draws the sticky header mid-page.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(ARTIFACTS, `console-${name}.png`), fullPage: true });
 }
 
