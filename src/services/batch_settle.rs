@@ -456,45 +456,8 @@ pub async fn settle_run(
                 has_second_referrer: second.is_some(),
             };
             if let Some(settlement) = settle_rules(rules, &active, pool, completion) {
-                let mut lines = vec![
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::RewardFunding,
-                        -settlement.funding,
-                        "QUEUE_FUNDING",
-                    ),
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::QueuePool,
-                        -settlement.pool_before,
-                        "POOL_RELEASE",
-                    ),
-                    Posting::new(
-                        Owner::Merchant,
-                        AccountKind::QueuePool,
-                        settlement.pool_after,
-                        "POOL_CARRY",
-                    ),
-                ];
-                let mut credited = Vec::new();
-                if let Some(referrer) = referrer {
-                    lines.push(Posting::new(
-                        Owner::Shopper(referrer),
-                        AccountKind::Cash,
-                        settlement.referral,
-                        "REFERRAL",
-                    ));
-                    credited.push(referrer);
-                }
-                if let Some(second) = second {
-                    lines.push(Posting::new(
-                        Owner::Shopper(second),
-                        AccountKind::Cash,
-                        settlement.second_referral,
-                        "REFERRAL_SECOND_LEVEL",
-                    ));
-                    credited.push(second);
-                }
+                let (mut lines, mut credited) =
+                    queue::budget_postings(&settlement, referrer, second);
                 let mut changed = Vec::new();
                 let mut completed = 0;
                 for share in &settlement.shares {

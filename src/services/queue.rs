@@ -157,6 +157,55 @@ pub struct SettleOutcome {
     pub credited: Vec<i64>,
 }
 
+/// A completion's postings other than the entries' shares: the merchant's funding, the pool
+/// released and carried, and the referral rewards (with the shoppers they credit).
+pub fn budget_postings(
+    settlement: &crate::rules::queue::Settlement,
+    referrer: Option<i64>,
+    second: Option<i64>,
+) -> (Vec<Posting>, Vec<i64>) {
+    let mut postings = vec![
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::RewardFunding,
+            -settlement.funding,
+            "QUEUE_FUNDING",
+        ),
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::QueuePool,
+            -settlement.pool_before,
+            "POOL_RELEASE",
+        ),
+        Posting::new(
+            Owner::Merchant,
+            AccountKind::QueuePool,
+            settlement.pool_after,
+            "POOL_CARRY",
+        ),
+    ];
+    let mut credited = Vec::new();
+    if let Some(r) = referrer {
+        postings.push(Posting::new(
+            Owner::Shopper(r),
+            AccountKind::Cash,
+            settlement.referral,
+            "REFERRAL",
+        ));
+        credited.push(r);
+    }
+    if let Some(r) = second {
+        postings.push(Posting::new(
+            Owner::Shopper(r),
+            AccountKind::Cash,
+            settlement.second_referral,
+            "REFERRAL_SECOND_LEVEL",
+        ));
+        credited.push(r);
+    }
+    (postings, credited)
+}
+
 /// Settles a completed order in the queue program: pays the active entries and the
 /// referrers, carries the rest to the pool, and appends the order's own entry. The caller
 /// holds the merchant's queue lock.
@@ -193,44 +242,8 @@ pub async fn settle(
     };
     let mut outcome = SettleOutcome::default();
 
-    let mut postings = vec![
-        Posting::new(
-            Owner::Merchant,
-            AccountKind::RewardFunding,
-            -settlement.funding,
-            "QUEUE_FUNDING",
-        ),
-        Posting::new(
-            Owner::Merchant,
-            AccountKind::QueuePool,
-            -settlement.pool_before,
-            "POOL_RELEASE",
-        ),
-        Posting::new(
-            Owner::Merchant,
-            AccountKind::QueuePool,
-            settlement.pool_after,
-            "POOL_CARRY",
-        ),
-    ];
-    if let Some(r) = referrer {
-        postings.push(Posting::new(
-            Owner::Shopper(r),
-            AccountKind::Cash,
-            settlement.referral,
-            "REFERRAL",
-        ));
-        outcome.credited.push(r);
-    }
-    if let Some(r) = second {
-        postings.push(Posting::new(
-            Owner::Shopper(r),
-            AccountKind::Cash,
-            settlement.second_referral,
-            "REFERRAL_SECOND_LEVEL",
-        ));
-        outcome.credited.push(r);
-    }
+    let (mut postings, credited) = budget_postings(&settlement, referrer, second);
+    outcome.credited.extend(credited);
     let mut completed = 0;
     for share in &settlement.shares {
         let entry = head
