@@ -11,14 +11,19 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 /// queueing writers inside the pool (instead of letting them race for the file lock) makes
 /// concurrent completions wait their turn rather than fail with "database is locked". The
 /// busy timeout covers other processes (a second instance, `fenhong migrate`) on the same file.
+///
+/// PostgreSQL: a connection taken from the pool is pinged first only when it has sat idle
+/// for [`PING_AFTER_IDLE`] (one that was just used is known to work; pinging it cost a
+/// round trip before every statement, a third of a simple lookup's time), so a server that
+/// went away and came back is noticed before a request uses a dead connection. None is kept
+/// past half an hour.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
+        let mut options = ConnectOptions::new(url.to_owned());
         options
+            .sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .map_sqlx_sqlite_opts(|opts| {
@@ -27,12 +32,36 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
             });
-    } else {
-        options.max_connections(20).min_connections(1);
+        return Ok(Database::connect(options).await?);
     }
-    let db = Database::connect(options).await?;
-    Ok(db)
+    use sea_orm::sqlx::{
+        postgres::{PgConnectOptions, PgPoolOptions},
+        ConnectOptions as _, Connection as _,
+    };
+    let connect = url.parse::<PgConnectOptions>()?.disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .max_lifetime(Duration::from_secs(30 * 60))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect_with(connect)
+        .await?;
+    Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+        pool,
+    ))
 }
+
+/// How long a pooled PostgreSQL connection may sit unused before it is pinged when taken.
+pub const PING_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await?;
@@ -51,6 +80,52 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
 pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
     if tx.get_database_backend() == DbBackend::Sqlite {
         tx.execute_unprepared("UPDATE platform_settings SET value = value WHERE 0 = 1")
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs `statements` in order and gives the last one's row count. PostgreSQL gets them as
+/// one statement, one round trip: the others become data-modifying `WITH` clauses of the
+/// last (each runs exactly once, all see the same snapshot, so none may read or change a row
+/// another changes; foreign keys are checked at the statement's end). Their values are
+/// written into the text as literals (strings escaped by the query builder) and the text is
+/// sent unprepared: its shape changes with every batch, so preparing it would cost a round
+/// trip of its own. Other backends run them one by one.
+pub async fn execute_together(
+    tx: &impl ConnectionTrait,
+    statements: Vec<sea_orm::Statement>,
+) -> Result<u64, sea_orm::DbErr> {
+    let backend = tx.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let mut rows = 0;
+        for statement in statements {
+            rows = tx.execute(statement).await?.rows_affected();
+        }
+        return Ok(rows);
+    }
+    let Some((last, before)) = statements.split_last() else {
+        return Ok(0);
+    };
+    let mut sql = String::new();
+    for (n, statement) in before.iter().enumerate() {
+        sql.push_str(if n == 0 { "WITH " } else { ", " });
+        sql.push_str(&format!("w{n} AS ({statement})"));
+    }
+    if !before.is_empty() {
+        sql.push(' ');
+    }
+    sql.push_str(&last.to_string());
+    Ok(tx.execute_unprepared(&sql).await?.rows_affected())
+}
+
+/// For the rest of the transaction, reads a "rows still waiting" partial index in its order
+/// (PostgreSQL). Its planner otherwise often takes a bitmap scan and a sort, which visits
+/// every dead entry a busy outbox leaves until vacuum; an index scan in order marks them
+/// dead the first time and skips them after. SQLite needs nothing.
+pub async fn scan_waiting_in_order(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.execute_unprepared("SET LOCAL enable_bitmapscan = off")
             .await?;
     }
     Ok(())

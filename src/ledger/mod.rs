@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{CaseStatement, Expr, OnConflict, SimpleExpr},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Statement,
 };
 
 use crate::{
@@ -421,78 +421,218 @@ pub async fn post_many(
     batch: Vec<(Cause, Vec<Posting>, DateTime<Utc>)>,
     known: &mut BTreeMap<(Owner, AccountKind), i64>,
 ) -> AppResult<()> {
+    let Some(planned) = plan_many(db, merchant_id, &batch, known).await? else {
+        for (cause, lines, now) in batch {
+            post(db, merchant_id, cause, &lines, now).await?;
+        }
+        return Ok(());
+    };
+    if let Some(update) = planned.balances() {
+        let updated = update.exec(db).await?;
+        planned.check_balances(updated.rows_affected)?;
+    }
+    let transactions = insert_transactions(db, merchant_id, &planned.causes()).await?;
+    for insert in planned.postings(merchant_id, &transactions) {
+        insert.exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// [`post_many`] as statements to send together (`db::execute_together`), with the ids the
+/// caller reserved for its transactions (at least one per transaction with a non-zero line,
+/// in order). `None`: a shopper's balance is taken from, so the run must go through
+/// [`post_many`]. The statements' last is the balance update (when there is one): its row
+/// count goes to [`PlannedPostings::check_balances`].
+pub async fn post_many_statements(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    batch: &[(Cause, Vec<Posting>, DateTime<Utc>)],
+    known: &mut BTreeMap<(Owner, AccountKind), i64>,
+    transaction_ids: &[i64],
+) -> AppResult<Option<(Vec<Statement>, PlannedPostings)>> {
+    let Some(planned) = plan_many(db, merchant_id, batch, known).await? else {
+        return Ok(None);
+    };
+    let causes = planned.causes();
+    if causes.len() > transaction_ids.len() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "{} ledger transactions with {} ids reserved",
+            causes.len(),
+            transaction_ids.len()
+        )));
+    }
+    let backend = db.get_database_backend();
+    let ids = &transaction_ids[..causes.len()];
+    let mut statements = Vec::new();
+    if !causes.is_empty() {
+        statements.push(
+            ledger_transaction::Entity::insert_many(causes.iter().zip(ids).map(
+                |((cause, now), id)| ledger_transaction::ActiveModel {
+                    id: Set(*id),
+                    ..transaction_row(merchant_id, cause, *now)
+                },
+            ))
+            .build(backend),
+        );
+    }
+    statements.extend(
+        planned
+            .postings(merchant_id, ids)
+            .into_iter()
+            .map(|insert| insert.build(backend)),
+    );
+    if let Some(update) = planned.balances() {
+        statements.push(update.build(backend));
+    }
+    Ok(Some((statements, planned)))
+}
+
+/// A batch checked to balance, its accounts' ids known and its balance changes summed.
+pub struct PlannedPostings {
+    /// (cause, time, non-zero lines, their amounts in minor units, their accounts' ids).
+    transactions: Vec<(Cause, DateTime<Utc>, Vec<Posting>, Vec<i64>, Vec<i64>)>,
+    deltas: BTreeMap<i64, i64>,
+}
+
+impl PlannedPostings {
+    fn causes(&self) -> Vec<(&Cause, DateTime<Utc>)> {
+        self.transactions
+            .iter()
+            .map(|(cause, now, ..)| (cause, *now))
+            .collect()
+    }
+
+    /// Every changed balance in one update (only credits to shoppers' balances: none can go
+    /// below zero).
+    fn balances(&self) -> Option<sea_orm::UpdateMany<ledger_account::Entity>> {
+        if self.deltas.is_empty() {
+            return None;
+        }
+        let mut change = CaseStatement::new();
+        for (id, delta) in &self.deltas {
+            change = change.case(ledger_account::Column::Id.eq(*id), *delta);
+        }
+        Some(
+            ledger_account::Entity::update_many()
+                .col_expr(
+                    ledger_account::Column::Balance,
+                    Expr::col(ledger_account::Column::Balance)
+                        .add(SimpleExpr::Case(Box::new(change.finally(0)))),
+                )
+                .filter(ledger_account::Column::Id.is_in(self.deltas.keys().copied())),
+        )
+    }
+
+    /// The balance update's row count must be the number of accounts it changes.
+    pub fn check_balances(&self, rows_affected: u64) -> AppResult<()> {
+        if rows_affected != self.deltas.len() as u64 {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "{} of {} ledger accounts were updated",
+                rows_affected,
+                self.deltas.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether there is a balance update (the last of the statements).
+    pub fn changes_balances(&self) -> bool {
+        !self.deltas.is_empty()
+    }
+
+    /// The postings of the transactions with these ids, in inserts of at most
+    /// [`POSTINGS_PER_INSERT`] rows.
+    fn postings(
+        &self,
+        merchant_id: i64,
+        transaction_ids: &[i64],
+    ) -> Vec<sea_orm::Insert<ledger_posting::ActiveModel>> {
+        let rows: Vec<PostingRow<'_>> = self
+            .transactions
+            .iter()
+            .zip(transaction_ids)
+            .flat_map(|((cause, now, lines, minors, accounts), transaction)| {
+                lines
+                    .iter()
+                    .zip(minors)
+                    .zip(accounts)
+                    .map(move |((line, minor), account)| {
+                        (*transaction, cause, *now, line, *minor, *account)
+                    })
+            })
+            .collect();
+        rows.chunks(POSTINGS_PER_INSERT)
+            .map(|chunk| posting_rows(merchant_id, chunk))
+            .collect()
+    }
+}
+
+/// Checks a batch and finds its accounts; `None` when a line takes from a balance that may
+/// not go below zero (each such transaction must be checked after the ones before it).
+async fn plan_many(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    batch: &[(Cause, Vec<Posting>, DateTime<Utc>)],
+    known: &mut BTreeMap<(Owner, AccountKind), i64>,
+) -> AppResult<Option<PlannedPostings>> {
     let takes_from_shopper = batch.iter().any(|(_, lines, _)| {
         lines
             .iter()
             .any(|l| l.account.non_negative() && l.amount < Decimal::ZERO)
     });
     if takes_from_shopper {
-        for (cause, lines, now) in batch {
-            post(db, merchant_id, cause, &lines, now).await?;
-        }
-        return Ok(());
+        return Ok(None);
     }
     let mut prepared = Vec::with_capacity(batch.len());
-    for (cause, postings, now) in &batch {
+    for (cause, postings, now) in batch {
         if let Some((lines, minors)) = balanced(cause, postings)? {
             prepared.push((cause, lines, minors, *now));
         }
     }
-    let Some(first_now) = prepared.first().map(|p| p.3) else {
-        return Ok(());
-    };
     let wanted: Vec<(Owner, AccountKind)> = prepared
         .iter()
         .flat_map(|(_, lines, _, _)| lines.iter().map(|l| (l.owner, l.account)))
         .filter(|key| !known.contains_key(key))
         .collect();
-    if !wanted.is_empty() {
+    if let (false, Some(first_now)) = (wanted.is_empty(), prepared.first().map(|p| p.3)) {
         known.extend(account_ids_of(db, merchant_id, &wanted, first_now).await?);
     }
-    let ids = &*known;
     let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
-    for (_, lines, minors, _) in &prepared {
-        for (line, minor) in lines.iter().zip(minors) {
-            *deltas.entry(ids[&(line.owner, line.account)]).or_default() += minor;
+    let mut transactions = Vec::with_capacity(prepared.len());
+    for (cause, lines, minors, now) in prepared {
+        let accounts: Vec<i64> = lines.iter().map(|l| known[&(l.owner, l.account)]).collect();
+        for (account, minor) in accounts.iter().zip(&minors) {
+            *deltas.entry(*account).or_default() += minor;
         }
+        transactions.push((
+            cause.clone(),
+            now,
+            lines.into_iter().cloned().collect(),
+            minors,
+            accounts,
+        ));
     }
     deltas.retain(|_, delta| *delta != 0);
-    if !deltas.is_empty() {
-        // Only credits to shoppers' balances: none can go below zero.
-        let mut change = CaseStatement::new();
-        for (id, delta) in &deltas {
-            change = change.case(ledger_account::Column::Id.eq(*id), *delta);
-        }
-        let updated = ledger_account::Entity::update_many()
-            .col_expr(
-                ledger_account::Column::Balance,
-                Expr::col(ledger_account::Column::Balance)
-                    .add(SimpleExpr::Case(Box::new(change.finally(0)))),
-            )
-            .filter(ledger_account::Column::Id.is_in(deltas.keys().copied()))
-            .exec(db)
-            .await?;
-        if updated.rows_affected != deltas.len() as u64 {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "{} of {} ledger accounts were updated",
-                updated.rows_affected,
-                deltas.len()
-            )));
-        }
+    Ok(Some(PlannedPostings {
+        transactions,
+        deltas,
+    }))
+}
+
+fn transaction_row(
+    merchant_id: i64,
+    cause: &Cause,
+    now: DateTime<Utc>,
+) -> ledger_transaction::ActiveModel {
+    ledger_transaction::ActiveModel {
+        merchant_id: Set(merchant_id),
+        cause: Set(cause.kind.into()),
+        order_id: Set(cause.order_id),
+        withdrawal_id: Set(cause.withdrawal_id),
+        memo: Set(cause.memo.clone()),
+        created_at: Set(now),
+        ..Default::default()
     }
-    let causes: Vec<(&Cause, DateTime<Utc>)> = prepared
-        .iter()
-        .map(|(cause, _, _, now)| (*cause, *now))
-        .collect();
-    let transactions = insert_transactions(db, merchant_id, &causes).await?;
-    let mut rows = Vec::new();
-    for ((cause, lines, minors, now), transaction) in prepared.iter().zip(transactions) {
-        for (line, minor) in lines.iter().zip(minors) {
-            let account = ids[&(line.owner, line.account)];
-            rows.push((transaction, *cause, *now, *line, *minor, account));
-        }
-    }
-    insert_postings(db, merchant_id, rows).await
 }
 
 /// Inserts transactions in one statement; their ids in the order given (a multi-row insert
@@ -502,17 +642,14 @@ async fn insert_transactions(
     merchant_id: i64,
     causes: &[(&Cause, DateTime<Utc>)],
 ) -> AppResult<Vec<i64>> {
-    let inserted = ledger_transaction::Entity::insert_many(causes.iter().map(|(cause, now)| {
-        ledger_transaction::ActiveModel {
-            merchant_id: Set(merchant_id),
-            cause: Set(cause.kind.into()),
-            order_id: Set(cause.order_id),
-            withdrawal_id: Set(cause.withdrawal_id),
-            memo: Set(cause.memo.clone()),
-            created_at: Set(*now),
-            ..Default::default()
-        }
-    }))
+    if causes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted = ledger_transaction::Entity::insert_many(
+        causes
+            .iter()
+            .map(|(cause, now)| transaction_row(merchant_id, cause, *now)),
+    )
     .exec_with_returning_keys(db)
     .await?;
     let mut ids: Vec<i64> = inserted;
@@ -540,23 +677,30 @@ async fn insert_postings(
     rows: Vec<PostingRow<'_>>,
 ) -> AppResult<()> {
     for chunk in rows.chunks(POSTINGS_PER_INSERT) {
-        ledger_posting::Entity::insert_many(chunk.iter().map(
-            |&(transaction, cause, now, line, minor, account_id)| ledger_posting::ActiveModel {
-                transaction_id: Set(transaction),
-                account_id: Set(account_id),
-                merchant_id: Set(merchant_id),
-                unit: Set(line.account.unit().as_str().into()),
-                amount: Set(minor),
-                kind: Set(line.kind.into()),
-                order_id: Set(cause.order_id),
-                created_at: Set(now),
-                ..Default::default()
-            },
-        ))
-        .exec_without_returning(db)
-        .await?;
+        posting_rows(merchant_id, chunk)
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
+}
+
+fn posting_rows(
+    merchant_id: i64,
+    rows: &[PostingRow<'_>],
+) -> sea_orm::Insert<ledger_posting::ActiveModel> {
+    ledger_posting::Entity::insert_many(rows.iter().map(
+        |&(transaction, cause, now, line, minor, account_id)| ledger_posting::ActiveModel {
+            transaction_id: Set(transaction),
+            account_id: Set(account_id),
+            merchant_id: Set(merchant_id),
+            unit: Set(line.account.unit().as_str().into()),
+            amount: Set(minor),
+            kind: Set(line.kind.into()),
+            order_id: Set(cause.order_id),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    ))
 }
 
 /// The non-zero lines of a transaction and their amounts in minor units, checked to balance

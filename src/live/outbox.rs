@@ -9,7 +9,8 @@ use entity::{live_outbox, queue_state};
 use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType, Order, Query},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryTrait, Statement, TransactionTrait,
 };
 
 use super::{EventKind, LiveEvent, LiveHub, QueueSnapshot};
@@ -52,8 +53,22 @@ pub async fn emit(
 /// Writes events whose sequence numbers the caller took (it holds the merchant's lock and
 /// moved `event_seq` past them): one statement for all of them.
 pub async fn insert_many(tx: &impl ConnectionTrait, events: &[LiveEvent]) -> AppResult<()> {
+    if let Some(insert) = insert_rows(events)? {
+        insert.exec_without_returning(tx).await?;
+    }
+    Ok(())
+}
+
+/// [`insert_many`]'s statement, to send with others.
+pub fn insert_statement(backend: DbBackend, events: &[LiveEvent]) -> AppResult<Option<Statement>> {
+    Ok(insert_rows(events)?.map(|insert| insert.build(backend)))
+}
+
+fn insert_rows(
+    events: &[LiveEvent],
+) -> AppResult<Option<sea_orm::Insert<live_outbox::ActiveModel>>> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let rows = events
         .iter()
@@ -70,10 +85,7 @@ pub async fn insert_many(tx: &impl ConnectionTrait, events: &[LiveEvent]) -> App
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
-    live_outbox::Entity::insert_many(rows)
-        .exec_without_returning(tx)
-        .await?;
-    Ok(())
+    Ok(Some(live_outbox::Entity::insert_many(rows)))
 }
 
 /// Publishes every unpublished event, oldest first. Several instances may drain at once:
@@ -87,6 +99,7 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
             .transaction::<_, usize, AppError>(|tx| {
                 Box::pin(async move {
                     crate::db::claim_writer(tx).await?;
+                    crate::db::scan_waiting_in_order(tx).await?;
                     // Claimed and marked in one statement; if publishing fails, the
                     // transaction rolls back and they stay unpublished.
                     let unpublished = Query::select()

@@ -25,8 +25,8 @@ use entity::{membership, order, point_lot, queue_entry, queue_state};
 use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{CaseStatement, Expr, OnConflict},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use super::{
@@ -251,7 +251,15 @@ pub async fn settle_run(
         return Ok(None);
     }
     crate::db::claim_writer(tx).await?;
-    let (state, version) = queue::lock_merchant_and_programs(tx, merchant_id, first.now).await?;
+    // Ids for what the run may insert: an entry per order while the queue program runs (as
+    // far as this instance knows), a transaction per order for the queue and one for points.
+    let queue_known_off = known
+        .programs
+        .as_ref()
+        .is_some_and(|p| !p.set.queue.as_ref().is_some_and(|q| q.enabled));
+    let reserve = (if queue_known_off { 0 } else { run.len() }, 2 * run.len());
+    let (state, version, reserved) =
+        queue::lock_merchant_and_programs(tx, merchant_id, first.now, reserve).await?;
     let Remembered {
         mut referrers,
         mut accounts,
@@ -578,10 +586,10 @@ pub async fn settle_run(
         });
     }
 
-    // Every other table once.
-
-    // Stored entries the run paid: one statement.
-    if !paid.is_empty() {
+    // Every other table once: on PostgreSQL with the ids reserved under the lock, in one
+    // statement; else one statement per table, the new entries' ids read back.
+    let backend = tx.get_database_backend();
+    let paid_update = (!paid.is_empty()).then(|| {
         let mut ids: Vec<i64> = paid.keys().copied().collect();
         ids.sort_unstable();
         let mut received = CaseStatement::new();
@@ -613,13 +621,13 @@ pub async fn settle_run(
                         .into(),
                 );
         }
-        update.exec(tx).await?;
-    }
-    // The entries the run added, in their final state.
-    let mut entry_ids: Vec<i64> = Vec::with_capacity(new_entries.len());
-    if !new_entries.is_empty() {
-        let added = queue_entry::Entity::insert_many(new_entries.iter().map(|e| {
+        update
+    });
+    // The entries the run added, in their final state (with their ids when reserved).
+    let entries_insert = |ids: Option<&[i64]>| {
+        queue_entry::Entity::insert_many(new_entries.iter().enumerate().map(|(k, e)| {
             queue_entry::ActiveModel {
+                id: ids.map_or(NotSet, |ids| Set(ids[k])),
                 merchant_id: Set(merchant_id),
                 ordinal: Set(e.ordinal),
                 order_id: Set(orders[e.order].id),
@@ -633,91 +641,31 @@ pub async fn settle_run(
                 }),
                 created_at: Set(e.created_at),
                 completed_at: Set(e.completed_at),
-                ..Default::default()
             }
         }))
-        .exec_with_returning_many(tx)
-        .await?;
-        let by_ordinal: HashMap<i64, i64> = added.iter().map(|e| (e.ordinal, e.id)).collect();
-        for e in &new_entries {
-            entry_ids.push(*by_ordinal.get(&e.ordinal).ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("a queue entry of the run was not inserted"))
-            })?);
-        }
-    }
-    let id_of = |at: EntryRef| match at {
-        EntryRef::Stored(id) => id,
-        EntryRef::New(k) => entry_ids[k],
     };
-
-    if accounts.len() > REMEMBERED_MAX {
-        accounts.clear();
-    }
-    ledger::post_many(
-        tx,
-        merchant_id,
-        postings
-            .into_iter()
-            .map(|(i, lines)| {
-                (
-                    Cause::order("ORDER_COMPLETED", orders[i].id),
-                    lines,
-                    fresh[i].now,
-                )
-            })
-            .collect(),
-        &mut accounts,
-    )
-    .await?;
-    if !lots.is_empty() {
+    let lots_insert = if lots.is_empty() {
+        None
+    } else {
         let rules = rebate_rules
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lots without a rebate program")))?;
-        point_lot::Entity::insert_many(lots.iter().map(|&(i, earned)| point_lot::ActiveModel {
-            merchant_id: Set(merchant_id),
-            user_id: Set(fresh[i].recording.user_id),
-            order_id: Set(Some(orders[i].id)),
-            points: Set(earned),
-            remaining: Set(earned),
-            expired: Set(0),
-            expires_at: Set(rebate::expiry(fresh[i].now, rules)),
-            created_at: Set(fresh[i].now),
-            ..Default::default()
-        }))
-        .exec_without_returning(tx)
-        .await?;
-    }
-
+        Some(point_lot::Entity::insert_many(lots.iter().map(
+            |&(i, earned)| point_lot::ActiveModel {
+                merchant_id: Set(merchant_id),
+                user_id: Set(fresh[i].recording.user_id),
+                order_id: Set(Some(orders[i].id)),
+                points: Set(earned),
+                remaining: Set(earned),
+                expired: Set(0),
+                expires_at: Set(rebate::expiry(fresh[i].now, rules)),
+                created_at: Set(fresh[i].now),
+                ..Default::default()
+            },
+        )))
+    };
     let first_seq = state.event_seq + 1;
-    let events: Vec<LiveEvent> = events
-        .into_iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let o = &orders[e.order];
-            LiveEvent {
-                merchant_id,
-                seq: first_seq + n as i64,
-                at: e.at,
-                kind: EventKind::OrderCompleted {
-                    order_id: o.id,
-                    user_id: o.user_id,
-                    amount: Unit::Cny.from_minor(o.amount),
-                },
-                wallets: e.wallets,
-                queue: e.queue.map(|s| QueueSnapshot {
-                    completed_count: s.completed_count,
-                    active: s.active.iter().map(|&(at, r)| (id_of(at), r)).collect(),
-                    changed: s
-                        .changed
-                        .iter()
-                        .map(|&(at, r, done)| (id_of(at), r, done))
-                        .collect(),
-                    joined: s.joined.map(|(at, ordinal)| (id_of(at), ordinal)),
-                    seconds_per_completion: s.seconds_per_completion,
-                }),
-            }
-        })
-        .collect();
-    queue_state::Entity::update_many()
+    let last_seq = state.event_seq + events.len() as i64;
+    let state_update = queue_state::Entity::update_many()
         .col_expr(queue_state::Column::NextOrdinal, Expr::value(next_ordinal))
         .col_expr(queue_state::Column::LiveCount, Expr::value(live_count))
         .col_expr(
@@ -725,14 +673,116 @@ pub async fn settle_run(
             Expr::value(completed_count),
         )
         .col_expr(queue_state::Column::UpdatedAt, Expr::value(updated_at))
-        .col_expr(
-            queue_state::Column::EventSeq,
-            Expr::value(state.event_seq + events.len() as i64),
+        .col_expr(queue_state::Column::EventSeq, Expr::value(last_seq))
+        .filter(queue_state::Column::MerchantId.eq(merchant_id));
+    let live_events = |entry_ids: &[i64]| -> Vec<LiveEvent> {
+        let id_of = |at: EntryRef| match at {
+            EntryRef::Stored(id) => id,
+            EntryRef::New(k) => entry_ids[k],
+        };
+        events
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                let o = &orders[e.order];
+                LiveEvent {
+                    merchant_id,
+                    seq: first_seq + n as i64,
+                    at: e.at,
+                    kind: EventKind::OrderCompleted {
+                        order_id: o.id,
+                        user_id: o.user_id,
+                        amount: Unit::Cny.from_minor(o.amount),
+                    },
+                    wallets: e.wallets.clone(),
+                    queue: e.queue.as_ref().map(|s| QueueSnapshot {
+                        completed_count: s.completed_count,
+                        active: s.active.iter().map(|&(at, r)| (id_of(at), r)).collect(),
+                        changed: s
+                            .changed
+                            .iter()
+                            .map(|&(at, r, done)| (id_of(at), r, done))
+                            .collect(),
+                        joined: s.joined.map(|(at, ordinal)| (id_of(at), ordinal)),
+                        seconds_per_completion: s.seconds_per_completion,
+                    }),
+                }
+            })
+            .collect()
+    };
+    if accounts.len() > REMEMBERED_MAX {
+        accounts.clear();
+    }
+    let ledger_batch: Vec<(Cause, Vec<Posting>, DateTime<Utc>)> = postings
+        .into_iter()
+        .map(|(i, lines)| {
+            (
+                Cause::order("ORDER_COMPLETED", orders[i].id),
+                lines,
+                fresh[i].now,
+            )
+        })
+        .collect();
+    let reserved = reserved.filter(|r| {
+        r.entries.len() >= new_entries.len() && r.transactions.len() >= ledger_batch.len()
+    });
+    let entry_ids: Vec<i64> = if let Some(reserved) = reserved {
+        let entry_ids = reserved.entries[..new_entries.len()].to_vec();
+        let mut statements = Vec::new();
+        statements.extend(paid_update.map(|u| u.build(backend)));
+        if !new_entries.is_empty() {
+            statements.push(entries_insert(Some(&entry_ids)).build(backend));
+        }
+        statements.extend(lots_insert.map(|l| l.build(backend)));
+        statements.push(state_update.build(backend));
+        statements.extend(crate::live::outbox::insert_statement(
+            backend,
+            &live_events(&entry_ids),
+        )?);
+        match ledger::post_many_statements(
+            tx,
+            merchant_id,
+            &ledger_batch,
+            &mut accounts,
+            &reserved.transactions,
         )
-        .filter(queue_state::Column::MerchantId.eq(merchant_id))
-        .exec(tx)
-        .await?;
-    crate::live::outbox::insert_many(tx, &events).await?;
+        .await?
+        {
+            Some((ledger_statements, planned)) => {
+                statements.extend(ledger_statements);
+                let rows = crate::db::execute_together(tx, statements).await?;
+                if planned.changes_balances() {
+                    planned.check_balances(rows)?;
+                }
+            }
+            None => {
+                crate::db::execute_together(tx, statements).await?;
+                ledger::post_many(tx, merchant_id, ledger_batch, &mut accounts).await?;
+            }
+        }
+        entry_ids
+    } else {
+        if let Some(update) = paid_update {
+            update.exec(tx).await?;
+        }
+        let mut entry_ids = Vec::with_capacity(new_entries.len());
+        if !new_entries.is_empty() {
+            let added = entries_insert(None).exec_with_returning_many(tx).await?;
+            let by_ordinal: HashMap<i64, i64> = added.iter().map(|e| (e.ordinal, e.id)).collect();
+            for e in &new_entries {
+                entry_ids.push(*by_ordinal.get(&e.ordinal).ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a queue entry of the run was not inserted"))
+                })?);
+            }
+        }
+        ledger::post_many(tx, merchant_id, ledger_batch, &mut accounts).await?;
+        if let Some(insert) = lots_insert {
+            insert.exec_without_returning(tx).await?;
+        }
+        state_update.exec(tx).await?;
+        crate::live::outbox::insert_many(tx, &live_events(&entry_ids)).await?;
+        entry_ids
+    };
 
     // What the next run may start from: the entries the run added become stored ones when
     // every stored entry is known (else they are read again after the unread ones).

@@ -373,6 +373,7 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
         .select_only()
         .column(live_outbox::Column::Id)
         .filter(live_outbox::Column::NotifiedAt.is_null())
+        .order_by_asc(live_outbox::Column::Id)
         .limit(1)
         .into_tuple::<i64>()
         .one(db)
@@ -384,6 +385,7 @@ pub async fn plan(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usiz
     db.transaction::<_, _, AppError>(|tx| {
         Box::pin(async move {
             crate::db::claim_writer(tx).await?;
+            crate::db::scan_waiting_in_order(tx).await?;
             let rows = live_outbox::Entity::find()
                 .filter(live_outbox::Column::NotifiedAt.is_null())
                 .order_by_asc(live_outbox::Column::Id)

@@ -61,20 +61,41 @@ pub async fn lock_merchant(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("queue state vanished")))
 }
 
+/// Ids taken from the sequences (PostgreSQL) for rows a run will insert, so every write of
+/// the run can go in one statement; in order, after the lock. Ids a run does not use are
+/// skipped, as a rolled-back insert skips them.
+#[derive(Debug, Default)]
+pub struct Reserved {
+    pub entries: Vec<i64>,
+    pub transactions: Vec<i64>,
+}
+
 /// [`lock_merchant`], with the merchant's current program version (0 before any) read in
-/// the same statement.
+/// the same statement, and on PostgreSQL `reserve` = (queue entry ids, ledger transaction
+/// ids) taken once the lock is held (`None` when the queue state was only now created).
 pub async fn lock_merchant_and_programs(
     tx: &impl ConnectionTrait,
     merchant_id: i64,
     now: DateTime<Utc>,
-) -> AppResult<(queue_state::Model, i32)> {
+    reserve: (usize, usize),
+) -> AppResult<(queue_state::Model, i32, Option<Reserved>)> {
     let backend = tx.get_database_backend();
     let statement = match backend {
+        // The CTE takes the lock first; the ids are drawn as its row is read.
         DbBackend::Postgres => Statement::from_sql_and_values(
             backend,
-            "SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = $1) \
-             AS program_version FROM queue_states s WHERE s.merchant_id = $1 FOR UPDATE",
-            [merchant_id.into()],
+            "WITH s AS (SELECT * FROM queue_states WHERE merchant_id = $1 FOR UPDATE) \
+             SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = $1) \
+             AS program_version, \
+             array_to_string(ARRAY(SELECT nextval('queue_entries_id_seq') \
+             FROM generate_series(1, $2)), ',') AS entry_ids, \
+             array_to_string(ARRAY(SELECT nextval('ledger_transactions_id_seq') \
+             FROM generate_series(1, $3)), ',') AS transaction_ids FROM s",
+            [
+                merchant_id.into(),
+                (reserve.0 as i64).into(),
+                (reserve.1 as i64).into(),
+            ],
         ),
         _ => Statement::from_sql_and_values(
             backend,
@@ -88,12 +109,31 @@ pub async fn lock_merchant_and_programs(
         None => {
             let state = lock_merchant(tx, merchant_id, now).await?;
             let version = super::programs::current(tx, merchant_id).await?.version;
-            return Ok((state, version));
+            return Ok((state, version, None));
         }
     };
     let state = queue_state::Model::from_query_result(&row, "")?;
     let version: Option<i32> = row.try_get("", "program_version")?;
-    Ok((state, version.unwrap_or(0)))
+    let reserved = if backend == DbBackend::Postgres {
+        let ids = |column: &str| -> AppResult<Vec<i64>> {
+            let text: String = row.try_get("", column)?;
+            text.split(',')
+                .filter(|id| !id.is_empty())
+                .map(|id| {
+                    id.parse().map_err(|_| {
+                        AppError::Internal(anyhow::anyhow!("a reserved id is not a number: {id}"))
+                    })
+                })
+                .collect()
+        };
+        Some(Reserved {
+            entries: ids("entry_ids")?,
+            transactions: ids("transaction_ids")?,
+        })
+    } else {
+        None
+    };
+    Ok((state, version.unwrap_or(0), reserved))
 }
 
 /// The first `slots` live entries, in queue order: an index range scan, whatever the length
