@@ -13,7 +13,7 @@ mod m20261124_000008_wechat_pay;
 mod m20261124_000009_transfers;
 mod m20261124_000010_notifications;
 mod m20261124_000011_time_zone;
-mod m20261124_000012_outbox_partial_indexes;
+mod m20261124_000012_busy_write_paths;
 
 pub struct Migrator;
 
@@ -32,7 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_transfers::Migration),
             Box::new(m20261124_000010_notifications::Migration),
             Box::new(m20261124_000011_time_zone::Migration),
-            Box::new(m20261124_000012_outbox_partial_indexes::Migration),
+            Box::new(m20261124_000012_busy_write_paths::Migration),
         ]
     }
 }
