@@ -489,16 +489,24 @@ pub async fn post_many_statements(
 
 /// A batch checked to balance, its accounts' ids known and its balance changes summed.
 pub struct PlannedPostings {
-    /// (cause, time, non-zero lines, their amounts in minor units, their accounts' ids).
-    transactions: Vec<(Cause, DateTime<Utc>, Vec<Posting>, Vec<i64>, Vec<i64>)>,
+    transactions: Vec<PlannedTransaction>,
     deltas: BTreeMap<i64, i64>,
+}
+
+/// A transaction's non-zero lines, their amounts in minor units and their accounts' ids.
+struct PlannedTransaction {
+    cause: Cause,
+    now: DateTime<Utc>,
+    lines: Vec<Posting>,
+    minors: Vec<i64>,
+    accounts: Vec<i64>,
 }
 
 impl PlannedPostings {
     fn causes(&self) -> Vec<(&Cause, DateTime<Utc>)> {
         self.transactions
             .iter()
-            .map(|(cause, now, ..)| (cause, *now))
+            .map(|t| (&t.cause, t.now))
             .collect()
     }
 
@@ -551,14 +559,12 @@ impl PlannedPostings {
             .transactions
             .iter()
             .zip(transaction_ids)
-            .flat_map(|((cause, now, lines, minors, accounts), transaction)| {
-                lines
-                    .iter()
-                    .zip(minors)
-                    .zip(accounts)
-                    .map(move |((line, minor), account)| {
-                        (*transaction, cause, *now, line, *minor, *account)
-                    })
+            .flat_map(|(t, transaction)| {
+                t.lines.iter().zip(&t.minors).zip(&t.accounts).map(
+                    move |((line, minor), account)| {
+                        (*transaction, &t.cause, t.now, line, *minor, *account)
+                    },
+                )
             })
             .collect();
         rows.chunks(POSTINGS_PER_INSERT)
@@ -604,13 +610,13 @@ async fn plan_many(
         for (account, minor) in accounts.iter().zip(&minors) {
             *deltas.entry(*account).or_default() += minor;
         }
-        transactions.push((
-            cause.clone(),
+        transactions.push(PlannedTransaction {
+            cause: cause.clone(),
             now,
-            lines.into_iter().cloned().collect(),
+            lines: lines.into_iter().cloned().collect(),
             minors,
             accounts,
-        ));
+        });
     }
     deltas.retain(|_, delta| *delta != 0);
     Ok(Some(PlannedPostings {
