@@ -531,9 +531,10 @@ impl PlannedPostings {
         )
     }
 
-    /// The balance update's row count must be the number of accounts it changes.
+    /// The balance update's row count must be the number of accounts it changes (without a
+    /// balance update there is nothing to check).
     pub fn check_balances(&self, rows_affected: u64) -> AppResult<()> {
-        if rows_affected != self.deltas.len() as u64 {
+        if !self.deltas.is_empty() && rows_affected != self.deltas.len() as u64 {
             return Err(AppError::Internal(anyhow::anyhow!(
                 "{} of {} ledger accounts were updated",
                 rows_affected,
@@ -541,11 +542,6 @@ impl PlannedPostings {
             )));
         }
         Ok(())
-    }
-
-    /// Whether there is a balance update (the last of the statements).
-    pub fn changes_balances(&self) -> bool {
-        !self.deltas.is_empty()
     }
 
     /// The postings of the transactions with these ids, in inserts of at most

@@ -751,9 +751,7 @@ pub async fn settle_run(
             Some((ledger_statements, planned)) => {
                 statements.extend(ledger_statements);
                 let rows = crate::db::execute_together(tx, statements).await?;
-                if planned.changes_balances() {
-                    planned.check_balances(rows)?;
-                }
+                planned.check_balances(rows)?;
             }
             None => {
                 crate::db::execute_together(tx, statements).await?;
