@@ -64,6 +64,16 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(seconds);
     let server = db::ScratchDatabase::server_from_env()?;
     let scratch = db::ScratchDatabase::create(&server, "fenhong_bench_stack_").await?;
+    if let Ok(phase) = std::env::var("BENCH_ONLY") {
+        let result = only(&scratch.url, &phase, duration).await;
+        scratch.drop_now().await?;
+        let figure = result?;
+        println!(
+            "{phase}: {:.0}/s p50 {:.2} ms p99 {:.2} ms",
+            figure.rate, figure.p50, figure.p99
+        );
+        return Ok(());
+    }
     let result = run(&scratch.url, duration).await;
     let bench = db::ScratchDatabase::create(&server, "fenhong_pgbench_").await?;
     let pgbench = pgbench_all(&bench.url, seconds);
@@ -150,14 +160,56 @@ struct Figure {
     p99: f64,
 }
 
-async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
-    let conn = db::connect(url).await?;
-    db::migrate(&conn).await?;
+async fn shops(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<Arc<Vec<Shop>>> {
+    db::migrate(conn).await?;
     let mut shops = Vec::new();
     for i in 0..8 {
-        shops.push(shop(&conn, i).await?);
+        shops.push(shop(conn, i).await?);
     }
-    let shops = Arc::new(shops);
+    Ok(Arc::new(shops))
+}
+
+fn typename_body() -> Value {
+    json!({ "query": "{ __typename }" })
+}
+
+fn lookup_body(shop: &Shop) -> Value {
+    json!({ "query": "query($m: ID!) { merchant(id: $m) { id name timeZone } }", "variables": { "m": shop.merchant_id.to_string() } })
+}
+
+/// BENCH_ONLY=<phase>: one phase alone against a server started for it, to look inside it
+/// (with `perf`, or the server's log): `hot1`, `hot8`, `hot32`, `spread8`, `typename`,
+/// `lookup` or `bare`. No pgbench, no table.
+async fn only(url: &str, phase: &str, duration: Duration) -> anyhow::Result<Figure> {
+    let conn = db::connect(url).await?;
+    let shops = shops(&conn).await?;
+    if phase == "bare" {
+        let base = bare_axum()?;
+        wait_up(&base).await;
+        return load(&base, 8, duration, None, typename_body()).await;
+    }
+    let (server, base) = start_server(url, true)?;
+    wait_up(&base).await;
+    eprintln!("server pid {}", server.0.id());
+    let figure = match phase {
+        "hot1" => orders(&base, &shops, 1, 1, duration).await?,
+        "hot8" => orders(&base, &shops, 1, 8, duration).await?,
+        "hot32" => orders(&base, &shops, 1, 32, duration).await?,
+        "spread8" => orders(&base, &shops, 8, 8, duration).await?,
+        "typename" => load(&base, 8, duration, None, typename_body()).await?,
+        "lookup" => {
+            let token = Some(shops[0].token.clone());
+            load(&base, 8, duration, token, lookup_body(&shops[0])).await?
+        }
+        other => anyhow::bail!("no phase {other}"),
+    };
+    drop(server);
+    Ok(figure)
+}
+
+async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
+    let conn = db::connect(url).await?;
+    let shops = shops(&conn).await?;
 
     let (server, base) = start_server(url, true)?;
     wait_up(&base).await;
@@ -165,20 +217,13 @@ async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
     let hot8 = orders(&base, &shops, 1, 8, duration).await?;
     let hot32 = orders(&base, &shops, 1, 32, duration).await?;
     let spread8 = orders(&base, &shops, 8, 8, duration).await?;
-    let typename = load(
-        &base,
-        8,
-        duration,
-        None,
-        json!({ "query": "{ __typename }" }),
-    )
-    .await?;
+    let typename = load(&base, 8, duration, None, typename_body()).await?;
     let lookup = load(
         &base,
         8,
         duration,
         Some(shops[0].token.clone()),
-        json!({ "query": "query($m: ID!) { merchant(id: $m) { id name timeZone } }", "variables": { "m": shops[0].merchant_id.to_string() } }),
+        lookup_body(&shops[0]),
     )
     .await?;
     drop(server);
@@ -190,14 +235,7 @@ async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
 
     let bare_base = bare_axum()?;
     wait_up(&bare_base).await;
-    let bare = load(
-        &bare_base,
-        8,
-        duration,
-        None,
-        json!({ "query": "{ __typename }" }),
-    )
-    .await?;
+    let bare = load(&bare_base, 8, duration, None, typename_body()).await?;
 
     let audit_clean = fenhong::ledger::audit(&conn).await?.is_clean();
     Ok(Figures {
