@@ -55,6 +55,8 @@ impl std::ops::Deref for AppState {
 pub struct Fenhong {
     pub state: AppState,
     pub schema: FenhongSchema,
+    /// Documents parsed before, shared by every request.
+    pub documents: Arc<graphql::documents::DocumentCache>,
 }
 
 impl Fenhong {
@@ -143,7 +145,11 @@ impl Fenhong {
             config,
         }));
         let schema = graphql::build_schema(state.clone());
-        Ok(Self { state, schema })
+        Ok(Self {
+            state,
+            schema,
+            documents: Arc::default(),
+        })
     }
 
     /// Starts the clock-driven work (auto-completion, point expiry) every

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod context;
 pub mod cost;
 pub mod dashboard;
+pub mod documents;
 pub mod live;
 pub mod loaders;
 pub mod membership;

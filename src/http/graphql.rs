@@ -3,7 +3,7 @@
 
 use async_graphql::{
     http::GraphiQLSource,
-    parser::{parse_query, types::OperationType},
+    parser::types::{ExecutableDocument, OperationType},
     Variables,
 };
 use std::net::{IpAddr, SocketAddr};
@@ -173,9 +173,8 @@ impl Params {
 
     /// The type of the operation that would run; `None` when the document does not parse or
     /// names no such operation (GraphQL reports that itself).
-    fn operation_type(&self) -> Option<OperationType> {
-        let document = parse_query(&self.query).ok()?;
-        let operation = selected_operation(&document, self.operation_name.as_deref())?;
+    fn operation_type(&self, document: Option<&ExecutableDocument>) -> Option<OperationType> {
+        let operation = selected_operation(document?, self.operation_name.as_deref())?;
         Some(operation.node.ty)
     }
 }
@@ -221,8 +220,10 @@ pub async fn graphql(
         Ok(params) => params,
         Err(response) => return response,
     };
+    // Parsed once here (or found parsed) and handed to async-graphql as it is.
+    let document = app.documents.parse(&params.query);
     if method == Method::GET {
-        match params.operation_type() {
+        match params.operation_type(document.as_ref()) {
             Some(OperationType::Mutation) => {
                 return method_not_allowed("POST", "a mutation must be sent with POST")
             }
@@ -233,7 +234,7 @@ pub async fn graphql(
         }
     }
     let address = super::client_address(&app, &headers, peer.map(|Extension(info)| info.0));
-    execute(&app, &headers, address, params, media).await
+    execute(&app, &headers, address, params, document, media).await
 }
 
 async fn read_post(headers: &HeaderMap, body: Body, limit: usize) -> Result<Params, Response> {
@@ -268,6 +269,7 @@ async fn execute(
     headers: &HeaderMap,
     address: Option<IpAddr>,
     params: Params,
+    document: Option<ExecutableDocument>,
     media: Media,
 ) -> Response {
     let state = &app.state;
@@ -299,6 +301,9 @@ async fn execute(
     }
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
+    }
+    if let Some(document) = document {
+        request.set_parsed_query(document);
     }
     // Only a mutation writes live events; waking the relay after every read would have it
     // query the outbox once per request. (The document parsed here is the one executed.)

@@ -351,6 +351,9 @@ async fn run_operation(
     if let Some(name) = payload.operation_name {
         request = request.operation_name(name);
     }
+    if let Some(document) = app.documents.parse(&request.query) {
+        request.set_parsed_query(document);
+    }
     let production = app.state.config.is_production();
     let mut stream = app.schema.execute_stream(request);
     let mut first = true;
