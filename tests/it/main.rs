@@ -13,6 +13,7 @@ mod batching;
 mod concurrency;
 mod console_api;
 mod dashboard;
+mod db_pool;
 mod group_commit;
 mod joining;
 mod ledger_props;

@@ -1,0 +1,119 @@
+//! The connection pool hands connections back without a round trip (vendor/sqlx-core/PATCHED.md):
+//! what a dropped transaction or a cancelled query leaves behind must still never reach the
+//! next user of the connection.
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait,
+};
+
+use crate::helpers::fresh_database_url;
+
+/// A pool of one connection on a new database, so every statement gets the same connection.
+async fn one_connection() -> (DatabaseConnection, String) {
+    let (url, _) = fresh_database_url().await;
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.expect("connect");
+    db.execute_unprepared("CREATE TABLE counters (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
+        .await
+        .expect("create");
+    db.execute_unprepared("INSERT INTO counters (id, value) VALUES (1, 0)")
+        .await
+        .expect("insert");
+    (db, url)
+}
+
+async fn value(db: &impl ConnectionTrait) -> i64 {
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT value FROM counters WHERE id = 1",
+        ))
+        .await
+        .expect("select")
+        .expect("a row");
+    row.try_get_by_index::<i32>(0)
+        .map(i64::from)
+        .expect("value")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_dropped_part_way_is_rolled_back_and_holds_no_lock() {
+    let (db, url) = one_connection().await;
+    {
+        let tx = db.begin().await.expect("begin");
+        tx.execute_unprepared("UPDATE counters SET value = value + 1 WHERE id = 1")
+            .await
+            .expect("update");
+        // Dropped without commit or rollback, as when a request is cancelled.
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Another connection sees the row unlocked and unchanged at once: the rollback was
+        // sent as the connection went back to the pool, not left for its next user.
+        let other = Database::connect(url.as_str()).await.expect("connect");
+        let tx = other.begin().await.expect("begin");
+        tx.execute_unprepared("SET LOCAL lock_timeout = '2s'")
+            .await
+            .expect("lock timeout");
+        tx.execute_unprepared("UPDATE counters SET value = value + 10 WHERE id = 1")
+            .await
+            .expect("the row is not locked by the dropped transaction");
+        tx.commit().await.expect("commit");
+        let idle_in_transaction = other
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            ))
+            .await
+            .expect("activity")
+            .expect("a row")
+            .try_get_by_index::<i64>(0)
+            .expect("count");
+        assert_eq!(idle_in_transaction, 0);
+        assert_eq!(value(&db).await, 10);
+    } else {
+        assert_eq!(value(&db).await, 0);
+        db.execute_unprepared("UPDATE counters SET value = value + 10 WHERE id = 1")
+            .await
+            .expect("the database is not locked by the dropped transaction");
+        assert_eq!(value(&db).await, 10);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_cancelled_while_running_leaves_nothing_for_the_next_one() {
+    let (db, _) = one_connection().await;
+    let slow = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT pg_sleep(0.3)",
+        // A recursive count that takes a while on SQLite.
+        _ => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) \
+             SELECT count(*) FROM n"
+        }
+    };
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(30),
+        db.query_one(Statement::from_string(db.get_database_backend(), slow)),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the slow query should still be running");
+    // The same (only) connection answers the next query with its own rows.
+    db.execute_unprepared("UPDATE counters SET value = 7 WHERE id = 1")
+        .await
+        .expect("update");
+    assert_eq!(value(&db).await, 7);
+    let tx = db.begin().await.expect("begin");
+    tx.execute_unprepared("UPDATE counters SET value = 8 WHERE id = 1")
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+    assert_eq!(value(&db).await, 8);
+}
