@@ -9,13 +9,12 @@
 //! refused in microseconds instead of being expanded. The schema's own introspection lists
 //! count once (production refuses introspection).
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
     parser::types::{ExecutableDocument, Field, Selection, SelectionSet},
     registry::{MetaTypeName, Registry},
-    Name, Request, ServerResult, Value, Variables,
+    Name, Request, ServerError, Value, Variables,
 };
 
 use crate::{
@@ -28,51 +27,24 @@ use crate::{
 /// paginated (`first`) and count as their page.
 const UNPAGED_LIST: u64 = 10;
 
-/// Refuses a document whose cost is over `max_cost` (`INVALID_INPUT`).
-pub struct CostLimit {
-    pub max_cost: u64,
-}
-
-impl ExtensionFactory for CostLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostLimitExtension {
-            max_cost: self.max_cost,
-        })
-    }
-}
-
-struct CostLimitExtension {
-    max_cost: u64,
-}
-
-/// The check runs as the request is prepared, on a document parsed once and handed on to
-/// async-graphql: its own checks after parsing (recursion depth, directives) and in
-/// validation (depth) walk fragment spreads without memory, so they must only ever see a
-/// document whose expansion this check has bounded.
-#[async_trait::async_trait]
-impl Extension for CostLimitExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let variables = std::mem::take(&mut request.variables);
-        // A document that does not parse is left for GraphQL to report.
-        let cost = request
-            .parsed_query()
-            .map(|document| document_cost(&ctx.schema_env.registry, document, &variables))
-            .unwrap_or(0);
-        request.variables = variables;
-        if cost > self.max_cost {
-            return Err(server_error(AppError::invalid(format!(
-                "the query is too costly: it could load about {cost} items, and the limit \
-                 is {}; ask for smaller pages or fewer nested lists",
-                self.max_cost
-            ))));
-        }
-        next.run(ctx, request).await
-    }
+/// The check runs as the request is prepared (`graphql::checks`), on a document parsed once
+/// and handed on to async-graphql: its own checks after parsing (recursion depth, directives)
+/// and in validation (depth) walk fragment spreads without memory, so they must only ever see
+/// a document whose expansion this check has bounded. `None`: within `max_cost` (or the
+/// document does not parse, which GraphQL reports itself).
+pub fn refusal(registry: &Registry, request: &mut Request, max_cost: u64) -> Option<ServerError> {
+    let variables = std::mem::take(&mut request.variables);
+    let cost = request
+        .parsed_query()
+        .map(|document| document_cost(registry, document, &variables))
+        .unwrap_or(0);
+    request.variables = variables;
+    (cost > max_cost).then(|| {
+        server_error(AppError::invalid(format!(
+            "the query is too costly: it could load about {cost} items, and the limit is \
+             {max_cost}; ask for smaller pages or fewer nested lists"
+        )))
+    })
 }
 
 /// The cost of the costliest operation of the document.

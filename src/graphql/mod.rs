@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod batch;
+pub mod checks;
 pub mod context;
 pub mod cost;
 pub mod dashboard;
@@ -58,22 +59,19 @@ pub type FenhongSchema = Schema<Query, Mutation, Subscription>;
 /// The schema with its limits; introspection is refused in production.
 pub fn build_schema(state: AppState) -> FenhongSchema {
     let config = &state.config;
-    let mut builder = Schema::build(
+    let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
-    .extension(cost::CostLimit {
+    .extension(checks::Checks {
         max_cost: config.max_query_cost,
+        introspection_off: config.is_production(),
+        validated: Default::default(),
     })
-    .extension(policy::RequiredVariables)
-    .extension(policy::InputText)
     .limit_depth(config.max_query_depth)
     .limit_recursive_depth(64)
     .limit_directives(16);
-    if config.is_production() {
-        builder = builder.extension(policy::IntrospectionOff);
-    }
     builder
         .data(loaders::new(state.db.clone()))
         .data(state)

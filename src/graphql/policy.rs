@@ -1,55 +1,27 @@
 //! Checks of a request's document before it runs.
 
-use std::sync::Arc;
-
 use async_graphql::{
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    },
     parser::{
         types::{ExecutableDocument, OperationDefinition, Selection, SelectionSet},
         Positioned,
     },
-    Request, ServerResult, Variables,
+    Request, ServerError, Variables,
 };
 
 use crate::error::{server_error, AppError};
 
 /// In production, a document that asks for `__schema` or `__type` is refused as a whole
 /// (`FORBIDDEN`) instead of answering `null` with no word of why.
-pub struct IntrospectionOff;
-
-impl ExtensionFactory for IntrospectionOff {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(IntrospectionOff)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for IntrospectionOff {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let introspects = document
-            .operations
-            .iter()
-            .any(|(_, op)| introspects(&op.node.selection_set.node))
-            || document
-                .fragments
-                .values()
-                .any(|f| introspects(&f.node.selection_set.node));
-        if introspects {
-            return Err(server_error(AppError::forbidden(
-                "introspection is off on this server",
-            )));
-        }
-        Ok(document)
-    }
+pub fn introspection_refusal(document: &ExecutableDocument) -> Option<ServerError> {
+    let introspects = document
+        .operations
+        .iter()
+        .any(|(_, op)| introspects(&op.node.selection_set.node))
+        || document
+            .fragments
+            .values()
+            .any(|f| introspects(&f.node.selection_set.node));
+    introspects.then(|| server_error(AppError::forbidden("introspection is off on this server")))
 }
 
 /// Whether a selection set introspects the schema anywhere (fragment spreads are checked
@@ -83,29 +55,12 @@ fn names_only(set: &SelectionSet) -> bool {
 /// A variable the operation declares as non-null, without a default, must be given (and not
 /// as `null`): a request error before anything runs, as graphql-js reports it, rather than
 /// an error at the first field that reads it.
-pub struct RequiredVariables;
-
-impl ExtensionFactory for RequiredVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequiredVariables)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for RequiredVariables {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(name) = missing_variable(&mut request) {
-            return Err(server_error(AppError::invalid(format!(
-                "Variable \"${name}\" of non-null type was not provided."
-            ))));
-        }
-        next.run(ctx, request).await
-    }
+pub fn missing_variable_refusal(request: &mut Request) -> Option<ServerError> {
+    missing_variable(request).map(|name| {
+        server_error(AppError::invalid(format!(
+            "Variable \"${name}\" of non-null type was not provided."
+        )))
+    })
 }
 
 /// The first non-null variable without a default that the request leaves out. A document
@@ -170,50 +125,32 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 /// U+007F–U+009F: NUL, line breaks, escapes) or is longer than [`MAX_TEXT_CHARS`]; the one
 /// exception is an input field named `…Pem` (a key), which may hold line breaks and up to
 /// [`MAX_PEM_CHARS`]. Linear in the size of the request.
-pub struct InputText;
-
-impl ExtensionFactory for InputText {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputText)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for InputText {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let mut problem = variables
+pub fn input_text_refusal(
+    document: &ExecutableDocument,
+    variables: &Variables,
+) -> Option<ServerError> {
+    let mut problem = variables
+        .iter()
+        .find_map(|(_, value)| bad_text_in_const(value));
+    for (_, operation) in document.operations.iter() {
+        if problem.is_some() {
+            break;
+        }
+        problem = operation
+            .node
+            .variable_definitions
             .iter()
-            .find_map(|(_, value)| bad_text_in_const(value));
-        for (_, operation) in document.operations.iter() {
-            if problem.is_some() {
-                break;
-            }
-            problem = operation
-                .node
-                .variable_definitions
-                .iter()
-                .filter_map(|d| d.node.default_value.as_ref())
-                .find_map(|v| bad_text_in_const(&v.node))
-                .or_else(|| bad_text_in_set(&operation.node.selection_set.node));
-        }
-        for fragment in document.fragments.values() {
-            if problem.is_some() {
-                break;
-            }
-            problem = bad_text_in_set(&fragment.node.selection_set.node);
-        }
-        match problem {
-            Some(problem) => Err(server_error(AppError::invalid(problem))),
-            None => Ok(document),
-        }
+            .filter_map(|d| d.node.default_value.as_ref())
+            .find_map(|v| bad_text_in_const(&v.node))
+            .or_else(|| bad_text_in_set(&operation.node.selection_set.node));
     }
+    for fragment in document.fragments.values() {
+        if problem.is_some() {
+            break;
+        }
+        problem = bad_text_in_set(&fragment.node.selection_set.node);
+    }
+    problem.map(|problem| server_error(AppError::invalid(problem)))
 }
 
 /// The longest PEM text (a key) an input field named `…Pem` may hold.

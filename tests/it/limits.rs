@@ -236,3 +236,71 @@ async fn a_response_over_the_size_bound_is_refused() {
         .contains("larger than 4096 bytes"));
     assert!(response["data"].is_null());
 }
+
+/// Documents are parsed and (without variables) validated once and kept: every check still
+/// holds on every request that sends one again, and what fails keeps failing the same way.
+#[tokio::test]
+async fn a_document_sent_again_is_checked_again() {
+    let t = TestApp::with_config(|c| c.max_query_cost = 20).await;
+    let production = TestApp::with_config(production).await;
+    let (token, _) = t.shopper("alice").await;
+    let costly = format!(
+        "{{ me {{ {} }} }}",
+        (0..25)
+            .map(|i| format!("a{i}: id"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let two_operations = "query Fine { me { id } } query Unknown { me { noSuchField } }";
+    for round in 0..3 {
+        let fine = t.ok(Some(&token), "{ me { id } }", json!({})).await;
+        assert!(fine["me"]["id"].is_string(), "round {round}: {fine}");
+
+        // Validation fails each time, with the same message.
+        let unknown = t
+            .gql(Some(&token), "{ me { noSuchField } }", json!({}))
+            .await;
+        assert_eq!(error_code(&unknown), "INVALID_INPUT", "{unknown}");
+        assert!(unknown["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("noSuchField"));
+
+        // The operation named is part of what was validated.
+        let named = t
+            .request(
+                axum::http::Request::post("/graphql")
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(axum::body::Body::from(
+                        json!({ "query": two_operations, "operationName": "Fine" }).to_string(),
+                    ))
+                    .unwrap(),
+            )
+            .await;
+        let named: serde_json::Value = serde_json::from_slice(&named.1).unwrap();
+        assert!(
+            named["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("noSuchField"),
+            "a document is valid only as a whole: {named}"
+        );
+
+        // Cost, introspection (production) and the text of inputs are checked every time.
+        let too_costly = t.gql(Some(&token), &costly, json!({})).await;
+        assert_eq!(error_code(&too_costly), "INVALID_INPUT");
+        let introspection = production
+            .gql(None, "{ __schema { types { name } } }", json!({}))
+            .await;
+        assert_eq!(error_code(&introspection), "FORBIDDEN", "{introspection}");
+        let control = t
+            .gql(
+                Some(&token),
+                "mutation { setNickname(nickname: \"a\\u0000b\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&control), "INVALID_INPUT", "{control}");
+    }
+}

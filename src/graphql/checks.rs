@@ -1,0 +1,162 @@
+//! The checks every request passes before it runs, as one async-graphql extension (each
+//! extension wraps every step of every request, and every field, in a call of its own):
+//!
+//! - as the request is prepared: its cost ([`cost::refusal`]), then the non-null variables it
+//!   must give ([`policy::missing_variable_refusal`]);
+//! - once parsed: introspection in production ([`policy::introspection_refusal`]), then its
+//!   text inputs ([`policy::input_text_refusal`]);
+//! - validation: a document without variables that passed validation once passes it again
+//!   with the same result (the schema does not change while the server runs), so that result
+//!   is kept for it instead of validating the document again.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use async_graphql::{
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+        NextValidation,
+    },
+    parser::types::ExecutableDocument,
+    Request, ServerError, ServerResult, ValidationResult, Variables,
+};
+
+use super::{cost, documents, policy};
+
+pub struct Checks {
+    pub max_cost: u64,
+    pub introspection_off: bool,
+    pub validated: Arc<Validated>,
+}
+
+impl ExtensionFactory for Checks {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestChecks {
+            max_cost: self.max_cost,
+            introspection_off: self.introspection_off,
+            validated: self.validated.clone(),
+            key: Mutex::new(None),
+        })
+    }
+}
+
+/// A document (its text and the operation named) whose validation result is kept.
+type Key = (Box<str>, Option<Box<str>>);
+
+/// Validation results of documents without variables. Bounded as parsed documents are.
+#[derive(Default)]
+pub struct Validated {
+    results: Mutex<HashMap<Key, ValidationResult>>,
+}
+
+impl Validated {
+    fn get(&self, key: &Key) -> Option<ValidationResult> {
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .copied()
+    }
+
+    fn insert(&self, key: Key, result: ValidationResult) {
+        let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
+        if results.len() >= documents::CAPACITY {
+            if let Some(old) = results.keys().next().cloned() {
+                results.remove(&old);
+            }
+        }
+        results.insert(key, result);
+    }
+
+    pub fn len(&self) -> usize {
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct RequestChecks {
+    max_cost: u64,
+    introspection_off: bool,
+    validated: Arc<Validated>,
+    /// This request's document, when its validation result may be kept.
+    key: Mutex<Option<Key>>,
+}
+
+impl RequestChecks {
+    fn after_parsing(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> Option<ServerError> {
+        self.introspection_off
+            .then(|| policy::introspection_refusal(document))
+            .flatten()
+            .or_else(|| policy::input_text_refusal(document, variables))
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RequestChecks {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Some(refusal) = cost::refusal(&ctx.schema_env.registry, &mut request, self.max_cost)
+            .or_else(|| policy::missing_variable_refusal(&mut request))
+        {
+            return Err(refusal);
+        }
+        if request.variables.is_empty() && request.query.len() <= documents::MAX_CACHED_TEXT {
+            *self.key.lock().unwrap_or_else(PoisonError::into_inner) = Some((
+                request.query.as_str().into(),
+                request.operation_name.as_deref().map(Into::into),
+            ));
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        match self.after_parsing(&document, variables) {
+            Some(refusal) => Err(refusal),
+            None => Ok(document),
+        }
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let key = self
+            .key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(key) = key else {
+            return next.run(ctx).await;
+        };
+        if let Some(result) = self.validated.get(&key) {
+            return Ok(result);
+        }
+        let result = next.run(ctx).await?;
+        self.validated.insert(key, result);
+        Ok(result)
+    }
+}
