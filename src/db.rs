@@ -88,10 +88,12 @@ pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbEr
 /// Runs `statements` in order and gives the last one's row count. PostgreSQL gets them as
 /// one statement, one round trip: the others become data-modifying `WITH` clauses of the
 /// last (each runs exactly once, all see the same snapshot, so none may read or change a row
-/// another changes; foreign keys are checked at the statement's end). Their values are
-/// written into the text as literals (strings escaped by the query builder) and the text is
-/// sent unprepared: its shape changes with every batch, so preparing it would cost a round
-/// trip of its own. Other backends run them one by one.
+/// another changes; foreign keys are checked at the statement's end). Their parameters are
+/// numbered on through the whole text, so a batch of the same shape as one before (a run of
+/// one order, say) has the same text and reuses the connection's prepared statement: parsed
+/// and planned once, not on every run. Past PostgreSQL's limit of parameters in one
+/// statement the values are written into the text as literals (strings escaped by the query
+/// builder) and the text is sent unprepared. Other backends run them one by one.
 pub async fn execute_together(
     tx: &impl ConnectionTrait,
     statements: Vec<sea_orm::Statement>,
@@ -104,19 +106,99 @@ pub async fn execute_together(
         }
         return Ok(rows);
     }
-    let Some((last, before)) = statements.split_last() else {
-        return Ok(0);
+    let count: usize = statements
+        .iter()
+        .map(|s| s.values.as_ref().map_or(0, |v| v.0.len()))
+        .sum();
+    if count > MAX_PARAMETERS {
+        let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
+        return Ok(tx
+            .execute_unprepared(&together(&texts))
+            .await?
+            .rows_affected());
+    }
+    let mut values = Vec::with_capacity(count);
+    let mut texts = Vec::with_capacity(statements.len());
+    for statement in statements {
+        texts.push(renumbered(&statement.sql, values.len()));
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    let statement =
+        sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, together(&texts), values);
+    Ok(tx.execute(statement).await?.rows_affected())
+}
+
+/// PostgreSQL's limit on the parameters of one statement.
+const MAX_PARAMETERS: usize = 65_535;
+
+/// `WITH w0 AS (first), w1 AS (second), … last`.
+fn together(texts: &[String]) -> String {
+    let Some((last, before)) = texts.split_last() else {
+        return String::new();
     };
     let mut sql = String::new();
-    for (n, statement) in before.iter().enumerate() {
+    for (n, text) in before.iter().enumerate() {
         sql.push_str(if n == 0 { "WITH " } else { ", " });
-        sql.push_str(&format!("w{n} AS ({statement})"));
+        sql.push_str(&format!("w{n} AS ({text})"));
     }
     if !before.is_empty() {
         sql.push(' ');
     }
-    sql.push_str(&last.to_string());
-    Ok(tx.execute_unprepared(&sql).await?.rows_affected())
+    sql.push_str(last);
+    sql
+}
+
+/// `sql` with each parameter `$n` outside quotes renumbered `$(n + offset)`.
+fn renumbered(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + sql.len() / 8);
+    let mut chars = sql.char_indices().peekable();
+    // The quote that opened the literal or identifier we are in, and whether `\` escapes
+    // in it (an `E'…'` string).
+    let mut quoted: Option<(char, bool)> = None;
+    // The two characters before this one (an `E` starts an escape string only as a word).
+    let (mut before, mut previous) = (' ', ' ');
+    while let Some((_, c)) = chars.next() {
+        match quoted {
+            Some((quote, escapes)) => {
+                out.push(c);
+                if escapes && c == '\\' {
+                    if let Some((_, next)) = chars.next() {
+                        out.push(next);
+                    }
+                } else if c == quote {
+                    // A doubled quote stays inside.
+                    if chars.peek().is_some_and(|(_, next)| *next == quote) {
+                        let (_, next) = chars.next().expect("peeked");
+                        out.push(next);
+                    } else {
+                        quoted = None;
+                    }
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                let escapes = c == '\''
+                    && matches!(previous, 'E' | 'e')
+                    && !(before.is_alphanumeric() || before == '_');
+                quoted = Some((c, escapes));
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) => {
+                let mut number = 0usize;
+                while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+                    number = number * 10 + (d as usize - '0' as usize);
+                    chars.next();
+                }
+                out.push('$');
+                out.push_str(&(number + offset).to_string());
+            }
+            None => out.push(c),
+        }
+        (before, previous) = (previous, c);
+    }
+    out
 }
 
 /// For the rest of the transaction, reads a "rows still waiting" partial index in its order
@@ -179,5 +261,41 @@ impl ScratchDatabase {
             ))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_numbered_on_outside_quotes() {
+        assert_eq!(
+            renumbered(
+                r#"UPDATE "t$1" SET a = $1, b = '$2 it''s $3', c = E'\\' || $2 WHERE d = $10"#,
+                4
+            ),
+            r#"UPDATE "t$1" SET a = $5, b = '$2 it''s $3', c = E'\\' || $6 WHERE d = $14"#
+        );
+        assert_eq!(renumbered("SELECT $1", 0), "SELECT $1");
+        // `ELSE'…'` is a plain string: a backslash in it escapes nothing.
+        assert_eq!(
+            renumbered(r"CASE WHEN $1 THEN 'a' ELSE'b\' END = $2", 1),
+            r"CASE WHEN $2 THEN 'a' ELSE'b\' END = $3"
+        );
+    }
+
+    #[test]
+    fn statements_become_clauses_of_the_last() {
+        let texts = vec![
+            "INSERT a".to_owned(),
+            "INSERT b".to_owned(),
+            "UPDATE c".to_owned(),
+        ];
+        assert_eq!(
+            together(&texts),
+            "WITH w0 AS (INSERT a), w1 AS (INSERT b) UPDATE c"
+        );
+        assert_eq!(together(&["UPDATE c".to_owned()]), "UPDATE c");
     }
 }

@@ -117,3 +117,51 @@ async fn a_query_cancelled_while_running_leaves_nothing_for_the_next_one() {
     tx.commit().await.expect("commit");
     assert_eq!(value(&db).await, 8);
 }
+
+/// Statements sent together carry their parameters numbered on through one text; past
+/// PostgreSQL's limit of parameters in one statement their values are written in instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_sent_together_keep_their_values_however_many() {
+    let (db, _) = one_connection().await;
+    let backend = db.get_database_backend();
+    for (first_id, rows) in [(100, 3), (1000, 33_000)] {
+        let mut sql = String::from("INSERT INTO counters (id, value) VALUES ");
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let n = values.len();
+            sql.push_str(&format!("(${}, ${})", n + 1, n + 2));
+            values.push((first_id + i).into());
+            values.push((i % 7).into());
+        }
+        if backend != DbBackend::Postgres && rows > 1000 {
+            // SQLite runs them one by one, within its own limit of parameters.
+            continue;
+        }
+        let insert = Statement::from_sql_and_values(backend, sql, values);
+        let update = Statement::from_sql_and_values(
+            backend,
+            "UPDATE counters SET value = $1 WHERE id = $2",
+            [first_id.into(), 1.into()],
+        );
+        let updated = fenhong::db::execute_together(&db, vec![insert, update])
+            .await
+            .expect("together");
+        assert_eq!(updated, 1);
+        assert_eq!(value(&db).await, i64::from(first_id));
+        let sum = db
+            .query_one(Statement::from_sql_and_values(
+                backend,
+                "SELECT CAST(COUNT(*) AS BIGINT), CAST(SUM(value) AS BIGINT) FROM counters WHERE id >= $1",
+                [first_id.into()],
+            ))
+            .await
+            .expect("select")
+            .expect("a row");
+        let expected: i64 = (0..rows).map(|i| i64::from(i % 7)).sum();
+        assert_eq!(sum.try_get_by_index::<i64>(0).unwrap(), i64::from(rows));
+        assert_eq!(sum.try_get_by_index::<i64>(1).unwrap(), expected);
+    }
+}
