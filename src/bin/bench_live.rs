@@ -212,7 +212,8 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<(usize, i64, Instant)>();
     let mut readers = Vec::with_capacity(n);
     let opened = Instant::now();
-    for i in 0..n {
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
         let mut request = format!("ws://{address}/graphql/ws").into_client_request()?;
         request
             .headers_mut()
@@ -226,6 +227,11 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
             ))
             .await?;
         socket.next().await; // connection_ack
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let connected = rss_kib(server.0.id());
+    for (i, mut socket) in sockets.into_iter().enumerate() {
         let entry = first_id + ahead + i as i64;
         let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
             "query": "subscription($id: ID!) { queuePosition(entryId: $id) { position } }",
@@ -258,12 +264,15 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(server.0.id());
+    let per = |from: u64, to: u64| to.saturating_sub(from) as f64 / n as f64;
     println!(
-        "{n} subscriptions opened in {:.1} s; server RSS {} KiB → {} KiB: {:.1} KiB per idle subscription",
+        "{n} subscriptions opened in {:.1} s; server RSS {} KiB → {} KiB: {:.1} KiB per idle subscription ({:.1} KiB its connection after connection_init, {:.1} KiB the subscription)",
         opened.elapsed().as_secs_f64(),
         before,
         after,
-        (after.saturating_sub(before)) as f64 / n as f64
+        per(before, after),
+        per(before, connected),
+        per(connected, after),
     );
 
     let http = reqwest::Client::new();

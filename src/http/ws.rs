@@ -86,7 +86,7 @@ pub async fn graphql_ws(
         .filter(|t| !t.is_empty());
     let upgrade = upgrade
         .protocols([PROTOCOL])
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(64 * 1024);
@@ -193,7 +193,9 @@ impl Connection {
                         while let Ok(id) = finished.try_recv() {
                             self.subscriptions.remove(&id);
                         }
-                        match self.on_message(&body, &mut out, &finished_tx).await {
+                        // Boxed: what a message needs while it is handled (a login check
+                        // among it) would otherwise be held by every idle connection.
+                        match Box::pin(self.on_message(&body, &mut out, &finished_tx)).await {
                             Ok(()) => {}
                             Err(closing) => break Some(closing),
                         }

@@ -107,7 +107,9 @@ impl LiveSubscription {
         principal.require_authenticated()?;
         let entry_id = parse_id(&entry_id, "queue entry")?;
         let app = ctx.app().clone();
-        let entry = queue::entry(&app.db, entry_id).await?;
+        // The awaits before the stream are boxed: async-graphql keeps this resolver's future
+        // beside the stream for as long as the subscription lasts.
+        let entry = Box::pin(queue::entry(&app.db, entry_id)).await?;
         let allowed = match principal {
             Principal::Shopper { user_id } => user_id == entry.user_id,
             other => other.can_see_merchant_internals(entry.merchant_id),
@@ -116,11 +118,11 @@ impl LiveSubscription {
             return Err(AppError::forbidden("this queue entry is not yours").into());
         }
         let merchant_id = entry.merchant_id;
-        let slots = slots(ctx, merchant_id).await?;
+        let slots = Box::pin(slots(ctx, merchant_id)).await?;
         // Subscribe before reading, so nothing falls between the read and the first event.
         let mut signals = app.live.subscribe();
         Ok(async_stream::stream! {
-            let (mut seq, mut model, mut standing, pace) = match reread(&app, entry_id, slots).await {
+            let (mut seq, mut model, mut standing, pace) = match Box::pin(reread(&app, entry_id, slots)).await {
                 Ok(r) => (r.seq, r.model, r.standing, r.pace),
                 Err(err) => { yield Err(err.into()); return; }
             };
@@ -146,7 +148,7 @@ impl LiveSubscription {
                                         Some((next, received, snapshot.seconds_per_completion))
                                     }
                                     (None, false) => None,
-                                    (_, true) => match reread(&app, entry_id, slots).await {
+                                    (_, true) => match Box::pin(reread(&app, entry_id, slots)).await {
                                         Ok(r) => {
                                             // Later events up to the snapshot are already in it.
                                             seq = seq.max(r.seq);
@@ -158,7 +160,7 @@ impl LiveSubscription {
                             }
                         }
                         Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                            match reread(&app, entry_id, slots).await {
+                            match Box::pin(reread(&app, entry_id, slots)).await {
                                 Ok(r) => {
                                     seq = seq.max(r.seq);
                                     Some((r.standing, r.model.received, r.pace))
@@ -206,7 +208,7 @@ impl LiveSubscription {
         let user_id = ctx.principal().require_shopper()?;
         let merchant_id = parse_id(&merchant_id, "merchant")?;
         let app = ctx.app().clone();
-        members::find_membership(&app.db, merchant_id, user_id)
+        Box::pin(members::find_membership(&app.db, merchant_id, user_id))
             .await?
             .ok_or(AppError::NotFound("membership"))?;
         let mut signals = app.live.subscribe();
@@ -247,7 +249,7 @@ impl LiveSubscription {
         let app = ctx.app().clone();
         let mut signals = app.live.subscribe();
         Ok(async_stream::stream! {
-            let mut seq = current_seq(&app, merchant_id).await;
+            let mut seq = Box::pin(current_seq(&app, merchant_id)).await;
             loop {
                 match signals.recv().await {
                     Ok(LiveSignal::Event(event)) => {
@@ -263,7 +265,7 @@ impl LiveSubscription {
                         }
                     }
                     Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                        seq = current_seq(&app, merchant_id).await;
+                        seq = Box::pin(current_seq(&app, merchant_id)).await;
                         yield Ok(MerchantEvent::resync(app.clock.now()));
                     }
                     Err(RecvError::Closed) => return,

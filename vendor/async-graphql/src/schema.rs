@@ -583,7 +583,9 @@ where
             let extensions = extensions.clone();
             let env = self.0.env.clone();
             asynk_strim::stream_fn(|mut yielder| async move {
-                let (env, cache_control) = match prepare_request(
+                // Patched (see PATCHED.md): boxed, so a subscription that waits for its next
+                // event does not keep the space of the whole preparation in its state.
+                let (env, cache_control) = match Box::pin(prepare_request(
                     extensions,
                     request,
                     session_data,
@@ -593,7 +595,7 @@ where
                     schema.0.max_directives,
                     schema.0.complexity,
                     schema.0.depth,
-                )
+                ))
                 .await
                 {
                     Ok(res) => res,
