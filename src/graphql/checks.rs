@@ -105,6 +105,11 @@ impl RequestChecks {
 
 #[async_trait::async_trait]
 impl Extension for RequestChecks {
+    /// Fields resolve without going through this extension (it checks whole requests).
+    fn wraps_fields(&self) -> bool {
+        false
+    }
+
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,

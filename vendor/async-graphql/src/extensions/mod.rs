@@ -381,6 +381,13 @@ impl NextResolve<'_> {
 /// Represents a GraphQL extension
 #[async_trait::async_trait]
 pub trait Extension: Sync + Send + 'static {
+    /// Patched (see PATCHED.md): whether this extension implements [`Extension::resolve`].
+    /// An extension that does not wrap field resolution returns `false`; when no extension
+    /// of a schema wraps it, every field resolves without going through the chain.
+    fn wraps_fields(&self) -> bool {
+        true
+    }
+
     /// Called at start query/mutation request.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         next.run(ctx).await
@@ -459,6 +466,8 @@ pub trait ExtensionFactory: Send + Sync + 'static {
 #[doc(hidden)]
 pub struct Extensions {
     extensions: Vec<Arc<dyn Extension>>,
+    /// Patched (see PATCHED.md): whether any extension wraps field resolution.
+    wraps_fields: bool,
     schema_env: SchemaEnv,
     session_data: Arc<Data>,
     query_data: Option<Arc<Data>>,
@@ -471,8 +480,10 @@ impl Extensions {
         schema_env: SchemaEnv,
         session_data: Arc<Data>,
     ) -> Self {
+        let extensions: Vec<Arc<dyn Extension>> = extensions.into_iter().collect();
         Extensions {
-            extensions: extensions.into_iter().collect(),
+            wraps_fields: extensions.iter().any(|e| e.wraps_fields()),
+            extensions,
             schema_env,
             session_data,
             query_data: None,
@@ -484,9 +495,11 @@ impl Extensions {
         self.query_data = Some(data);
     }
 
+    /// Whether any extension wraps field resolution ([`Extension::wraps_fields`]); when none
+    /// does, fields resolve without the extension chain.
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.extensions.is_empty()
+    pub(crate) fn wraps_fields(&self) -> bool {
+        self.wraps_fields
     }
 
     #[inline]
@@ -566,6 +579,9 @@ impl Extensions {
         info: ResolveInfo<'_>,
         resolve_fut: ResolveFut<'_>,
     ) -> ServerResult<Option<Value>> {
+        if !self.wraps_fields {
+            return resolve_fut.await;
+        }
         let next = NextResolve {
             chain: &self.extensions,
             resolve_fut,

@@ -12,7 +12,7 @@ pub async fn resolve_list<'a, T: OutputType + 'a>(
 ) -> ServerResult<Value> {
     let extensions = &ctx.query_env.extensions;
     let nullable = !T::qualified_type_name().ends_with('!');
-    if !extensions.is_empty() {
+    if extensions.wraps_fields() {
         let mut futures = len.map(Vec::with_capacity).unwrap_or_default();
         for (idx, item) in iter.into_iter().enumerate() {
             futures.push({
