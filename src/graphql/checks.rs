@@ -69,17 +69,6 @@ impl Validated {
         }
         results.insert(key, result);
     }
-
-    pub fn len(&self) -> usize {
-        self.results
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 struct RequestChecks {
