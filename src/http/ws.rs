@@ -20,7 +20,11 @@ use futures::{channel::mpsc, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::{auth::Principal, error, services::accounts, Fenhong};
+use async_graphql::parser::types::OperationType;
+
+use crate::{
+    auth::Principal, error, graphql::policy::selected_operation, services::accounts, Fenhong,
+};
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
@@ -353,7 +357,10 @@ async fn run_operation(
     if let Some(name) = payload.operation_name {
         request = request.operation_name(name);
     }
+    let mut mutation = false;
     if let Some(document) = app.documents.parse(&request.query) {
+        mutation = selected_operation(&document, request.operation_name.as_deref())
+            .is_some_and(|operation| operation.node.ty == OperationType::Mutation);
         request.set_parsed_query(document);
     }
     let production = app.state.config.is_production();
@@ -361,8 +368,12 @@ async fn run_operation(
     let mut first = true;
     let mut last = json!({ "id": id, "type": "complete" });
     while let Some(response) = stream.next().await {
-        // A mutation may have written live events: let the relay publish them now.
-        app.state.live.wake();
+        // A mutation may have written live events: let the relay publish them now. (Only
+        // a mutation: waking it for every update of every subscription would have it read
+        // the outbox all through a fan-out.)
+        if mutation {
+            app.state.live.wake();
+        }
         let (body, request_error) = error::response_body(response, production);
         if first && request_error {
             last = json!({ "id": id, "type": "error", "payload": body["errors"] });
