@@ -9,10 +9,7 @@
 //!   with the same result (the schema does not change while the server runs), so that result
 //!   is kept for it instead of validating the document again.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::{
     extensions::{
@@ -45,31 +42,8 @@ impl ExtensionFactory for Checks {
 /// A document (its text and the operation named) whose validation result is kept.
 type Key = (Box<str>, Option<Box<str>>);
 
-/// Validation results of documents without variables. Bounded as parsed documents are.
-#[derive(Default)]
-pub struct Validated {
-    results: Mutex<HashMap<Key, ValidationResult>>,
-}
-
-impl Validated {
-    fn get(&self, key: &Key) -> Option<ValidationResult> {
-        self.results
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .copied()
-    }
-
-    fn insert(&self, key: Key, result: ValidationResult) {
-        let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
-        if results.len() >= documents::CAPACITY {
-            if let Some(old) = results.keys().next().cloned() {
-                results.remove(&old);
-            }
-        }
-        results.insert(key, result);
-    }
-}
+/// Validation results of documents without variables, bounded as parsed documents are.
+pub type Validated = documents::Bounded<Key, ValidationResult>;
 
 struct RequestChecks {
     max_cost: u64,

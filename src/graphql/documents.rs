@@ -5,8 +5,10 @@
 //! short ones, and only so many (one is forgotten to make room for a new one).
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
-    sync::{Arc, Mutex},
+    hash::Hash,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use async_graphql::parser::{parse_query, types::ExecutableDocument};
@@ -19,7 +21,7 @@ pub const CAPACITY: usize = 512;
 
 #[derive(Default)]
 pub struct DocumentCache {
-    documents: Mutex<HashMap<Box<str>, Arc<ExecutableDocument>>>,
+    documents: Bounded<Box<str>, Arc<ExecutableDocument>>,
 }
 
 impl DocumentCache {
@@ -29,19 +31,54 @@ impl DocumentCache {
         if text.len() > MAX_CACHED_TEXT {
             return parse_query(text).ok();
         }
-        let known = self.lock().get(text).cloned();
-        if let Some(document) = known {
+        if let Some(document) = self.documents.get(text) {
             return Some(ExecutableDocument::clone(&document));
         }
         let document = parse_query(text).ok()?;
-        let mut documents = self.lock();
-        if documents.len() >= CAPACITY {
-            if let Some(old) = documents.keys().next().cloned() {
-                documents.remove(&old);
+        self.documents
+            .insert(text.into(), Arc::new(document.clone()));
+        Some(document)
+    }
+
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A map shared by every request that keeps at most [`CAPACITY`] entries: when full, one is
+/// forgotten to make room for a new one.
+pub struct Bounded<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+}
+
+impl<K, V> Default for Bounded<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.lock().get(key).cloned()
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        let mut entries = self.lock();
+        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+            if let Some(old) = entries.keys().next().cloned() {
+                entries.remove(&old);
             }
         }
-        documents.insert(text.into(), Arc::new(document.clone()));
-        Some(document)
+        entries.insert(key, value);
     }
 
     pub fn len(&self) -> usize {
@@ -52,11 +89,9 @@ impl DocumentCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<ExecutableDocument>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
         // A panic while the map was held leaves it whole (every change is one call).
-        self.documents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

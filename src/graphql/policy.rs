@@ -77,6 +77,14 @@ fn missing_variable(request: &mut Request) -> Option<String> {
     missing
 }
 
+/// Whether the operation a request runs is a mutation (only a mutation writes live events,
+/// so only a mutation wakes the live relay).
+pub fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    selected_operation(document, name).is_some_and(|operation| {
+        operation.node.ty == async_graphql::parser::types::OperationType::Mutation
+    })
+}
+
 /// The operation a request runs: the one named, or the first. `None` when there is no such
 /// operation (GraphQL reports that itself).
 pub fn selected_operation<'d>(

@@ -19,7 +19,12 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     error::{self, AppError},
-    graphql::{batch, context::ClientAddress, loaders, policy::selected_operation},
+    graphql::{
+        batch,
+        context::ClientAddress,
+        loaders,
+        policy::{is_mutation, selected_operation},
+    },
     services::accounts,
     Fenhong,
 };
@@ -302,15 +307,13 @@ async fn execute(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    if let Some(document) = document {
-        request.set_parsed_query(document);
-    }
     // Only a mutation writes live events; waking the relay after every read would have it
     // query the outbox once per request. (The document parsed here is the one executed.)
-    let operation_name = request.operation_name.clone();
-    let mutation = request.parsed_query().ok().and_then(|document| {
-        selected_operation(document, operation_name.as_deref()).map(|op| op.node.ty)
-    }) == Some(OperationType::Mutation);
+    let mut mutation = false;
+    if let Some(document) = document {
+        mutation = is_mutation(&document, request.operation_name.as_deref());
+        request.set_parsed_query(document);
+    }
     let executed = tokio::time::timeout(
         config.request_timeout,
         batch::drive(loaders, app.schema.execute(request)),

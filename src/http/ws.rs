@@ -20,11 +20,7 @@ use futures::{channel::mpsc, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use async_graphql::parser::types::OperationType;
-
-use crate::{
-    auth::Principal, error, graphql::policy::selected_operation, services::accounts, Fenhong,
-};
+use crate::{auth::Principal, error, graphql::policy::is_mutation, services::accounts, Fenhong};
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
@@ -359,8 +355,7 @@ async fn run_operation(
     }
     let mut mutation = false;
     if let Some(document) = app.documents.parse(&request.query) {
-        mutation = selected_operation(&document, request.operation_name.as_deref())
-            .is_some_and(|operation| operation.node.ty == OperationType::Mutation);
+        mutation = is_mutation(&document, request.operation_name.as_deref());
         request.set_parsed_query(document);
     }
     let production = app.state.config.is_production();
