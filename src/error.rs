@@ -219,63 +219,84 @@ pub fn without_suggestions(message: &str) -> &str {
     }
 }
 
-/// A response as the client receives it, and whether it is a request error (the document
-/// did not parse or validate, so nothing ran and there is no `data`).
+/// A response as the client receives it: serialised straight from the executor's values, so
+/// fields keep the order the query selected them in (GraphQL spec, "Serialized Map Ordering").
 ///
 /// Every error gets its `extensions.code` ([`classify`]); in production no message suggests
-/// names. A request error is told apart by its errors: execution errors always carry the
-/// path of their field, while parsing and validation errors carry none and leave no data.
-pub fn response_body(
-    mut response: async_graphql::Response,
-    production: bool,
-) -> (serde_json::Value, bool) {
-    let mut failures = 0usize;
-    let mut first_failure = None;
-    for error in &mut response.errors {
-        if let Some(cause) = classify(error) {
-            failures += 1;
-            first_failure.get_or_insert((cause, error.path.clone()));
+/// names. A request error (the document did not parse or validate, so nothing ran) is told
+/// apart by its errors: execution errors always carry the path of their field, while parsing
+/// and validation errors carry none and leave no data; its body has no `data`.
+pub struct ResponseBody {
+    response: async_graphql::Response,
+    request_error: bool,
+}
+
+impl ResponseBody {
+    pub fn new(mut response: async_graphql::Response, production: bool) -> Self {
+        let mut failures = 0usize;
+        let mut first_failure = None;
+        for error in &mut response.errors {
+            if let Some(cause) = classify(error) {
+                failures += 1;
+                first_failure.get_or_insert((cause, error.path.clone()));
+            }
+            if production {
+                error.message = without_suggestions(&error.message).to_owned();
+            }
         }
-        if production {
-            error.message = without_suggestions(&error.message).to_owned();
+        // One line per failed request, however many fields failed (the request's span
+        // carries its id): a query fanning out over a broken dependency must not flood the log.
+        if let Some((cause, path)) = first_failure {
+            let path = path
+                .iter()
+                .map(|segment| match segment {
+                    async_graphql::PathSegment::Field(name) => name.clone(),
+                    async_graphql::PathSegment::Index(i) => i.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            tracing::error!(failures, %path, error = %cause, "request failed");
+        }
+        let request_error = response.data == Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        Self {
+            response,
+            request_error,
         }
     }
-    // One line per failed request, however many fields failed (the request's span carries
-    // its id): a query fanning out over a broken dependency must not flood the log.
-    if let Some((cause, path)) = first_failure {
-        let path = path
-            .iter()
-            .map(|segment| match segment {
-                async_graphql::PathSegment::Field(name) => name.clone(),
-                async_graphql::PathSegment::Index(i) => i.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(".");
-        tracing::error!(failures, %path, error = %cause, "request failed");
+
+    pub fn is_request_error(&self) -> bool {
+        self.request_error
     }
-    let request_error = response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::Map::new();
-    if !request_error {
-        body.insert(
-            "data".into(),
-            serde_json::to_value(&response.data).unwrap_or_default(),
-        );
+
+    /// `{"data": …, "errors": […], "extensions": {…}}`, each part only where it belongs.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"data":null}"#.into())
     }
-    if !response.errors.is_empty() {
-        body.insert(
-            "errors".into(),
-            serde_json::to_value(&response.errors).unwrap_or_default(),
-        );
+
+    /// The errors alone, as a JSON array (a subscription's `error` message).
+    pub fn errors_json(&self) -> String {
+        serde_json::to_string(&self.response.errors).unwrap_or_else(|_| "[]".into())
     }
-    if !response.extensions.is_empty() {
-        body.insert(
-            "extensions".into(),
-            serde_json::to_value(&response.extensions).unwrap_or_default(),
-        );
+}
+
+impl serde::Serialize for ResponseBody {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let response = &self.response;
+        let mut map = serializer.serialize_map(None)?;
+        if !self.request_error {
+            map.serialize_entry("data", &response.data)?;
+        }
+        if !response.errors.is_empty() {
+            map.serialize_entry("errors", &response.errors)?;
+        }
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
     }
-    (serde_json::Value::Object(body), request_error)
 }
 
 /// Turns an `AppError` into a GraphQL error raised outside a resolver (an extension's check),

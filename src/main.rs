@@ -1,3 +1,4 @@
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use fenhong::{config::Config, db, Fenhong};
 use tokio::net::TcpListener;
@@ -119,6 +120,13 @@ async fn serve() -> anyhow::Result<()> {
     let background = app.spawn_background();
     let listener = TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");
+    // Small writes go out at once: a live update or a response must not wait for the
+    // client's acknowledgement of the one before (Nagle's algorithm).
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(
         listener,
         app.router()

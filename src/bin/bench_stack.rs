@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{routing::post, Json, Router};
+use axum::{routing::post, serve::ListenerExt, Json, Router};
 use chrono::Utc;
 use fenhong::{
     auth::{wechat::WechatIdentity, Principal, StaffRole, TokenKeys},
@@ -378,7 +378,12 @@ fn bare_axum() -> anyhow::Result<String> {
                     Json(json!({ "data": { "__typename": "Query" } }))
                 }),
             );
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            // As the server's own listener: small writes go out at once.
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .expect("listener")
+                .tap_io(|stream| {
+                    let _ = stream.set_nodelay(true);
+                });
             axum::serve(listener, app).await.expect("serve");
         });
     });

@@ -335,8 +335,9 @@ async fn execute(
             ),
         );
     };
-    let (body, request_error) = error::response_body(response, config.is_production());
-    let body = body.to_string();
+    let body = error::ResponseBody::new(response, config.is_production());
+    let request_error = body.is_request_error();
+    let body = body.to_json();
     if body.len() > config.max_response_bytes {
         tracing::warn!(
             bytes = body.len(),

@@ -359,9 +359,12 @@ async fn run_operation(
         request.set_parsed_query(document);
     }
     let production = app.state.config.is_production();
+    // Each message is written straight from the executor's values (the id as a JSON string),
+    // with no JSON tree in between: this runs once per subscriber for every update.
+    let quoted = Value::from(id.as_str()).to_string();
     let mut stream = app.schema.execute_stream(request);
     let mut first = true;
-    let mut last = json!({ "id": id, "type": "complete" });
+    let mut last = format!(r#"{{"id":{quoted},"type":"complete"}}"#);
     while let Some(response) = stream.next().await {
         // A mutation may have written live events: let the relay publish them now. (Only
         // a mutation: waking it for every update of every subscription would have it read
@@ -369,18 +372,24 @@ async fn run_operation(
         if mutation {
             app.state.live.wake();
         }
-        let (body, request_error) = error::response_body(response, production);
-        if first && request_error {
-            last = json!({ "id": id, "type": "error", "payload": body["errors"] });
+        let body = error::ResponseBody::new(response, production);
+        if first && body.is_request_error() {
+            last = format!(
+                r#"{{"id":{quoted},"type":"error","payload":{}}}"#,
+                body.errors_json()
+            );
             break;
         }
         first = false;
-        let next = json!({ "id": id, "type": "next", "payload": body });
-        if out.send(text(next)).await.is_err() {
+        let next = format!(
+            r#"{{"id":{quoted},"type":"next","payload":{}}}"#,
+            body.to_json()
+        );
+        if out.send(Message::Text(next.into())).await.is_err() {
             return;
         }
     }
     // The id is free again once the client hears that the operation ended.
     let _ = finished.unbounded_send(id);
-    let _ = out.send(text(last)).await;
+    let _ = out.send(Message::Text(last.into())).await;
 }

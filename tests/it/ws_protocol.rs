@@ -171,3 +171,48 @@ async fn one_connection_holds_at_most_the_configured_subscriptions() {
         .await;
     assert_eq!(ws.next().await["type"], "next");
 }
+
+/// The GraphQL spec ("Serialized Map Ordering"): a response's fields come in the order the
+/// query selected them, not sorted, over HTTP and over the WebSocket alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_come_back_in_the_order_they_were_asked_for() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let token = shop.shoppers[0].0.clone();
+    let query = "subscription($m: ID!) { walletUpdated(merchantId: $m) { points cash zz: cash aa: points } }";
+
+    let request = axum::http::Request::post("/graphql")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({ "query": "{ __typename zeta: __typename alpha: __typename }" }).to_string(),
+        ))
+        .unwrap();
+    let (status, body) = t.request(request).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        r#"{"data":{"__typename":"Query","zeta":"Query","alpha":"Query"}}"#
+    );
+
+    let address = t.serve().await;
+    let (mut ws, ack) = WsClient::connect(address, &token).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.subscribe("order", query, json!({ "m": shop.merchant.id }))
+        .await;
+    let frame = ws.next_frame().await.expect("the wallet's first state");
+    let text = frame.into_text().unwrap().to_string();
+    let at = |key: &str| {
+        text.find(&format!(r#""{key}":"#))
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+    };
+    assert!(
+        at("id") < at("type") && at("type") < at("payload"),
+        "the protocol's own order: {text}"
+    );
+    assert!(
+        at("points") < at("cash") && at("cash") < at("zz") && at("zz") < at("aa"),
+        "the selection's order: {text}"
+    );
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["payload"]["data"]["walletUpdated"]["points"], 0);
+}

@@ -91,6 +91,18 @@ async fn reread(app: &AppState, entry_id: i64, slots: i32) -> Result<Reread, App
     })
 }
 
+/// [`reread`] when events cannot be applied, said in the debug log (a burst of these across
+/// subscribers is a burst of database reads).
+async fn reread_after(
+    app: &AppState,
+    entry_id: i64,
+    slots: i32,
+    why: &'static str,
+) -> Result<Reread, AppError> {
+    tracing::debug!(entry_id, why, "re-reading a queue position");
+    reread(app, entry_id, slots).await
+}
+
 #[derive(Default)]
 pub struct LiveSubscription;
 
@@ -148,7 +160,7 @@ impl LiveSubscription {
                                         Some((next, received, snapshot.seconds_per_completion))
                                     }
                                     (None, false) => None,
-                                    (_, true) => match Box::pin(reread(&app, entry_id, slots)).await {
+                                    (_, true) => match Box::pin(reread_after(&app, entry_id, slots, "a gap in sequence numbers")).await {
                                         Ok(r) => {
                                             // Later events up to the snapshot are already in it.
                                             seq = seq.max(r.seq);
@@ -160,7 +172,8 @@ impl LiveSubscription {
                             }
                         }
                         Ok(LiveSignal::Resync) | Err(RecvError::Lagged(_)) => {
-                            match Box::pin(reread(&app, entry_id, slots)).await {
+                            let why = if matches!(next_signal, Ok(LiveSignal::Resync)) { "a resync" } else { "falling behind" };
+                            match Box::pin(reread_after(&app, entry_id, slots, why)).await {
                                 Ok(r) => {
                                     seq = seq.max(r.seq);
                                     Some((r.standing, r.model.received, r.pace))
