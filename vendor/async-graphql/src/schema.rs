@@ -647,9 +647,19 @@ where
                     yielder.yield_item(Response::from_errors(vec![err])).await;
                 }
 
-                let mut stream = stream::select_all(streams);
-                while let Some(resp) = stream.next().await {
-                    yielder.yield_item(resp).await;
+                // Fenhong patch: one root field (the usual case) is polled as it is. `select_all`
+                // polls its streams through a `FuturesUnordered`, a second waker and wake-up
+                // on every item of every subscription.
+                if streams.len() == 1 {
+                    let mut stream = streams.pop().expect("one stream");
+                    while let Some(resp) = stream.next().await {
+                        yielder.yield_item(resp).await;
+                    }
+                } else {
+                    let mut stream = stream::select_all(streams);
+                    while let Some(resp) = stream.next().await {
+                        yielder.yield_item(resp).await;
+                    }
                 }
             })
         });
