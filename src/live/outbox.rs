@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{live_outbox, queue_state};
 use sea_orm::{
-    sea_query::{Expr, LockBehavior, LockType, Order, Query},
+    sea_query::{Expr, LockType, Order, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryTrait, Statement, TransactionTrait,
@@ -88,9 +88,13 @@ fn insert_rows(
     Ok(Some(live_outbox::Entity::insert_many(rows)))
 }
 
-/// Publishes every unpublished event, oldest first. Several instances may drain at once:
-/// PostgreSQL hands each row to one of them (`SKIP LOCKED`); a row published twice after a
-/// crash is harmless, since subscribers ignore sequence numbers they have seen.
+/// Publishes every unpublished event, oldest first. Several instances may drain at once: a
+/// relay waits for rows another transaction holds (another instance's relay, or the
+/// subscribe-message planner marking what it read) and then takes those still unpublished,
+/// so events always leave in their order. (Skipping held rows published later events
+/// first: every subscriber saw a gap and re-read its state from the database at once.) A
+/// row published twice after a crash is harmless, since subscribers ignore sequence numbers
+/// they have seen.
 pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usize> {
     let mut published = 0;
     loop {
@@ -108,7 +112,7 @@ pub async fn drain(db: &DatabaseConnection, hub: &LiveHub) -> anyhow::Result<usi
                         .and_where(live_outbox::Column::PublishedAt.is_null())
                         .order_by(live_outbox::Column::Id, Order::Asc)
                         .limit(200)
-                        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                        .lock(LockType::Update)
                         .to_owned();
                     let mut rows = live_outbox::Entity::update_many()
                         .col_expr(

@@ -303,3 +303,78 @@ async fn a_slow_subscriber_gets_the_newest_state_not_a_backlog() {
         "no backlog of older states follows: {more:?}"
     );
 }
+
+/// The relay publishes a merchant's events in their order even while another transaction
+/// holds one of them (the subscribe-message planner marks the rows it reads, and a second
+/// instance's relay claims rows too). Publishing past a held row sent later events first:
+/// every subscriber saw a gap and re-read its state from the database, all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_in_order_past_a_row_another_transaction_holds() {
+    use fenhong::live::{memory::MemoryLive, outbox, EventKind, LiveEvent, LiveHub, LiveSignal};
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    use std::{sync::Arc, time::Duration};
+
+    let (url, _) = fresh_database_url().await;
+    let db = fenhong::db::connect(&url).await.expect("connect");
+    if db.get_database_backend() != DbBackend::Postgres {
+        return; // SQLite has no row locks: one writer at a time (`db::claim_writer`).
+    }
+    fenhong::db::migrate(&db).await.expect("migrate");
+    let now = chrono::Utc::now();
+    let (merchant, _) = fenhong::services::merchants::create_merchant(
+        &db,
+        "Relay order",
+        None,
+        "relay.owner",
+        "relay-password",
+        now,
+    )
+    .await
+    .expect("merchant");
+    let events: Vec<LiveEvent> = (1..=3)
+        .map(|seq| LiveEvent {
+            merchant_id: merchant.id,
+            seq,
+            at: now,
+            kind: EventKind::WalletsChanged,
+            wallets: vec![],
+            queue: None,
+        })
+        .collect();
+    let tx = db.begin().await.expect("begin");
+    outbox::insert_many(&tx, &events).await.expect("events");
+    tx.commit().await.expect("commit");
+
+    // Another transaction holds the first event's row, as the planner does while it plans.
+    let other = fenhong::db::connect(&url).await.expect("connect");
+    let holder = other.begin().await.expect("begin");
+    holder
+        .execute_unprepared(&format!(
+            "UPDATE live_outbox SET notified_at = now() WHERE merchant_id = {} AND seq = 1",
+            merchant.id
+        ))
+        .await
+        .expect("hold the first row");
+
+    let (signals, mut heard) = tokio::sync::broadcast::channel(16);
+    let hub = LiveHub {
+        backend: Arc::new(MemoryLive::new(signals.clone())),
+        signals,
+        wake: Default::default(),
+    };
+    let relay = tokio::spawn(async move { outbox::drain(&db, &hub).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.commit().await.expect("release");
+    let published = tokio::time::timeout(Duration::from_secs(10), relay)
+        .await
+        .expect("the relay finishes once the row is released")
+        .expect("task")
+        .expect("drain");
+
+    let mut order = Vec::new();
+    while let Ok(LiveSignal::Event(event)) = heard.try_recv() {
+        order.push(event.seq);
+    }
+    assert_eq!(published, 3);
+    assert_eq!(order, vec![1, 2, 3], "events in their order, none skipped");
+}
