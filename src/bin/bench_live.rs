@@ -35,9 +35,16 @@ use tokio_tungstenite::tungstenite::{
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 const ORDERS: usize = 30;
 const ORDER_INTERVAL: Duration = Duration::from_millis(300);
-/// The sustained phase: this many completions a second for this long.
+/// The sustained phase: this many completions a second for `BENCH_SUSTAINED_SECONDS`
+/// (default 10; longer runs show whether the server's memory levels off).
 const SUSTAINED_RATE: usize = 100;
-const SUSTAINED_SECONDS: usize = 10;
+
+fn sustained_seconds() -> usize {
+    std::env::var("BENCH_SUSTAINED_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -155,7 +162,7 @@ async fn run(url: &str, redis: &str, n: usize) -> anyhow::Result<()> {
     // Entries of 0.01 each: every completion completes the three active ones, so every
     // waiting subscriber's position changes with every order. The watched entries sit
     // behind enough others that none of them completes during the run.
-    let ahead = 3 * (ORDERS + SUSTAINED_RATE * SUSTAINED_SECONDS) as i64 + 10;
+    let ahead = 3 * (ORDERS + SUSTAINED_RATE * sustained_seconds()) as i64 + 10;
     let entries = n as i64 + ahead;
     conn.execute_unprepared(&format!(
         "INSERT INTO queue_entries (merchant_id, ordinal, order_id, user_id, target, received, status, created_at) \
@@ -371,8 +378,10 @@ async fn sustained(
     shown: Vec<i64>,
     arrived: &mut mpsc::UnboundedReceiver<(usize, i64, Instant)>,
 ) -> anyhow::Result<()> {
-    let orders = SUSTAINED_RATE * SUSTAINED_SECONDS;
+    let orders = SUSTAINED_RATE * sustained_seconds();
     let before = rss_kib(server.0.id());
+    // The server's memory every 10 s of the phase.
+    let mut memory = Vec::new();
     // Each order is sent at its time, whether or not earlier ones are answered yet; the
     // m-th answer marks the m-th commit (every completion moves a watcher the same way).
     let started = Instant::now();
@@ -380,6 +389,9 @@ async fn sustained(
     for k in 0..orders {
         let due = started + Duration::from_secs_f64(k as f64 / SUSTAINED_RATE as f64);
         tokio::time::sleep_until(due.into()).await;
+        if k % (SUSTAINED_RATE * 10) == 0 {
+            memory.push(rss_kib(server.0.id()));
+        }
         let body = json!({ "query": "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { id } }",
             "variables": { "i": { "storeId": store.id.to_string(), "userId": user.id.to_string(), "amount": "1000.00", "idempotencyKey": format!("sustained-{k}"), "complete": true } } });
         let request = http
@@ -440,5 +452,12 @@ async fn sustained(
         pick(0.99),
         worst.last().copied().unwrap_or(0.0),
     );
+    if memory.len() > 1 {
+        let series: Vec<String> = memory.iter().map(|kib| kib.to_string()).collect();
+        println!(
+            "  server RSS every 10 s of the phase: {} KiB",
+            series.join(" → ")
+        );
+    }
     Ok(())
 }
