@@ -78,7 +78,10 @@ function watchAppLifecycle() {
 }
 
 function dispose() {
-  if (client) client.dispose();
+  // A client disposed while it connects rejects once that connection fails (the server or
+  // the network went away meanwhile): nothing is left to tell, and an unhandled rejection
+  // would be reported as an error of the app.
+  if (client) Promise.resolve(client.dispose()).catch(() => {});
   client = null;
 }
 

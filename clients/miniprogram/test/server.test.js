@@ -167,3 +167,33 @@ test('queue page controller (lib/api + lib/live) against the real server', { tim
   await waitFor(() => wx.sockets.length === 3 && wx.sockets[2].readyState === 1, { message: 'socket after network change' });
   assert.ok(wx.sockets.filter((s) => s.readyState === 1).length === 1);
 });
+
+test('lib/live disposed while it connects to a server that goes away leaves no unhandled rejection', { timeout: 60000 }, async (t) => {
+  const server = new Server();
+  const cleanup = [];
+  t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
+  cleanup.push(() => server.stop());
+  await server.start();
+  const m = await setUpMerchant(server);
+  const alice = await m.shopper('alice');
+  const mine = await m.order(alice.userId, '100.00');
+
+  const wx = createFakeWx({ codePrefix: 'alice' });
+  global.wx = wx;
+  cleanup.push(() => { delete global.wx; });
+  const [config, live] = freshRequire(['config.js', 'lib/live.js']);
+  config.serverUrl = server.url;
+  config.wsUrl = `ws://127.0.0.1:${server.port}/graphql/ws`;
+
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  cleanup.push(() => process.off('unhandledRejection', onUnhandled));
+
+  // Subscribing starts a connection (logging in first); the server dies before it is up.
+  live.subscribe('subscription($id: ID!) { queuePosition(entryId: $id) { position } }', { entryId: mine.queueEntry.id }, { next: () => {}, error: () => {} });
+  await server.kill();
+  live.dispose();
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual(unhandled, [], 'no unhandled rejection');
+});
