@@ -11,13 +11,28 @@ const { createFakeWx, fakePage, waitFor, freshRequire } = require('./helpers/fak
 
 const POSITION = 'subscription($id: ID!) { queuePosition(entryId: $id) { id status position received target } }';
 
-test('graphql-ws over WxWebSocket against the real server, across a restart', { timeout: 180000 }, async (t) => {
+// A real server with a merchant; what a test adds to `cleanup` is undone after it, last
+// first, and then the server is stopped.
+async function serverWithMerchant(t) {
   const server = new Server();
   const cleanup = [];
   t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
   cleanup.push(() => server.stop());
   await server.start();
   const m = await setUpMerchant(server);
+  return { server, m, cleanup };
+}
+
+// Installs a fake wx as the global one until the test ends.
+function installWx(cleanup, options) {
+  const wx = createFakeWx(options);
+  global.wx = wx;
+  cleanup.push(() => { delete global.wx; });
+  return wx;
+}
+
+test('graphql-ws over WxWebSocket against the real server, across a restart', { timeout: 180000 }, async (t) => {
+  const { server, m, cleanup } = await serverWithMerchant(t);
 
   const bob = await m.shopper('bob');
   const alice = await m.shopper('alice');
@@ -33,9 +48,7 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
   const startPosition = mine.queueEntry.position;
   assert.ok(startPosition >= 2, `alice waits behind carol (position ${startPosition})`);
 
-  const wx = createFakeWx();
-  global.wx = wx;
-  cleanup.push(() => { delete global.wx; });
+  const wx = installWx(cleanup);
   const [{ createClient }, { WxWebSocket }] = freshRequire(['lib/vendor/graphql-ws.js', 'lib/wx-websocket.js']);
 
   const closes = [];
@@ -101,18 +114,11 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
 });
 
 test('queue page controller (lib/api + lib/live) against the real server', { timeout: 180000 }, async (t) => {
-  const server = new Server();
-  const cleanup = [];
-  t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
-  cleanup.push(() => server.stop());
-  await server.start();
-  const m = await setUpMerchant(server);
+  const { server, m, cleanup } = await serverWithMerchant(t);
   const bob = await m.shopper('bob');
   for (const amount of ['100.00', '100.00', '1000.00', '1000.00']) await m.order(bob.userId, amount);
 
-  const wx = createFakeWx({ codePrefix: 'alice' });
-  global.wx = wx;
-  cleanup.push(() => { delete global.wx; });
+  const wx = installWx(cleanup, { codePrefix: 'alice' });
   const [config, join, { QueueController }, live] = freshRequire(['config.js', 'pages/join/join.js', 'pages/queue/queue.js', 'lib/live.js']);
   config.serverUrl = server.url;
   config.wsUrl = `ws://127.0.0.1:${server.port}/graphql/ws`;
@@ -169,18 +175,11 @@ test('queue page controller (lib/api + lib/live) against the real server', { tim
 });
 
 test('lib/live disposed while it connects to a server that goes away leaves no unhandled rejection', { timeout: 60000 }, async (t) => {
-  const server = new Server();
-  const cleanup = [];
-  t.after(async () => { for (const fn of cleanup.reverse()) await fn(); });
-  cleanup.push(() => server.stop());
-  await server.start();
-  const m = await setUpMerchant(server);
+  const { server, m, cleanup } = await serverWithMerchant(t);
   const alice = await m.shopper('alice');
   const mine = await m.order(alice.userId, '100.00');
 
-  const wx = createFakeWx({ codePrefix: 'alice' });
-  global.wx = wx;
-  cleanup.push(() => { delete global.wx; });
+  const wx = installWx(cleanup, { codePrefix: 'alice' });
   const [config, live] = freshRequire(['config.js', 'lib/live.js']);
   config.serverUrl = server.url;
   config.wsUrl = `ws://127.0.0.1:${server.port}/graphql/ws`;
