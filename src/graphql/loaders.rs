@@ -15,7 +15,7 @@ use entity::{membership, merchant, order, queue_entry, refund, store, user};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
-use super::batch::Batcher;
+use super::{batch::Batcher, coalesce::Coalescer};
 use crate::{
     error::{AppError, AppResult},
     ledger::{self, AccountKind},
@@ -24,6 +24,14 @@ use crate::{
 
 /// The batch loader of a request (see [`super::batch`]).
 pub type Loaders = Arc<Batcher>;
+
+/// `merchant(id)` lookups of every request, read together when they come together (see
+/// [`super::coalesce`]).
+pub type SharedMerchants = Coalescer<MerchantId, Db>;
+
+pub fn shared_merchants(db: DatabaseConnection) -> Arc<SharedMerchants> {
+    Arc::new(Coalescer::new(Db(db)))
+}
 
 /// The loader that subscriptions use (each request run by the HTTP handler brings its own).
 pub fn new(db: DatabaseConnection) -> Loaders {

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod batch;
 pub mod checks;
+pub mod coalesce;
 pub mod context;
 pub mod cost;
 pub mod dashboard;
@@ -74,6 +75,7 @@ pub fn build_schema(state: AppState) -> FenhongSchema {
     .limit_directives(16);
     builder
         .data(loaders::new(state.db.clone()))
+        .data(loaders::shared_merchants(state.db.clone()))
         .data(state)
         .finish()
 }

@@ -82,3 +82,77 @@ async fn a_page_of_orders_with_nested_fields_costs_a_fixed_number_of_statements(
     assert_eq!(counts[0], counts[1], "pages of 10 and 100: {counts:?}");
     assert!(counts[1] <= 20, "statements for a page: {counts:?}");
 }
+
+const LOOKUP: &str = "query($m: ID!) { merchant(id: $m) { id name } }";
+
+/// `merchant(id)` lookups that come together share their reads (one statement for many
+/// requests): each still gets its own merchant, an unknown id gets `null`, and a lookup made
+/// after a rename committed sees the new name, however many lookups are in flight.
+#[tokio::test]
+async fn merchant_lookups_made_together_get_their_own_merchant_and_see_a_rename_at_once() {
+    let t = TestApp::new().await;
+    let mut merchants = Vec::new();
+    for i in 0..3 {
+        let name = unique(&format!("Lookup {i} "));
+        merchants.push((t.merchant_with_store(&name).await, name));
+    }
+    let viewer = merchants[0].0.owner_token.clone();
+    let unknown = "999999999";
+    let asks: Vec<_> = (0..40)
+        .map(|i| match i % 4 {
+            3 => None,
+            m => Some(&merchants[m]),
+        })
+        .collect();
+    let answers = futures::future::join_all(asks.iter().map(|ask| {
+        let id = ask.map_or(unknown, |(m, _)| m.id.as_str());
+        t.ok(Some(&viewer), LOOKUP, json!({ "m": id }))
+    }))
+    .await;
+    for (ask, answer) in asks.iter().zip(&answers) {
+        match ask {
+            Some((merchant, name)) => {
+                assert_eq!(answer["merchant"]["id"], merchant.id.as_str());
+                assert_eq!(answer["merchant"]["name"], name.as_str());
+            }
+            None => assert!(answer["merchant"].is_null(), "{answer}"),
+        }
+    }
+
+    // Lookups keep coming while the first merchant is renamed: each lookup sent after a
+    // rename answered shows that name, never the one before.
+    let (merchant, _) = &merchants[0];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let background = async {
+        let mut seen = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let batch = futures::future::join_all(
+                (0..8).map(|_| t.ok(Some(&viewer), LOOKUP, json!({ "m": merchant.id }))),
+            )
+            .await;
+            seen += batch.len();
+        }
+        seen
+    };
+    let renames = async {
+        for round in 0..10 {
+            let name = format!("Renamed {round}");
+            t.ok(
+                Some(&merchant.owner_token),
+                "mutation($m: ID!, $i: UpdateMerchantInput!) { updateMerchant(merchantId: $m, input: $i) { name } }",
+                json!({ "m": merchant.id, "i": { "name": name } }),
+            )
+            .await;
+            let after = futures::future::join_all(
+                (0..4).map(|_| t.ok(Some(&viewer), LOOKUP, json!({ "m": merchant.id }))),
+            )
+            .await;
+            for answer in after {
+                assert_eq!(answer["merchant"]["name"], name.as_str(), "round {round}");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    let (seen, ()) = tokio::join!(background, renames);
+    assert!(seen > 0);
+}

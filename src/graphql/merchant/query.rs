@@ -1,14 +1,16 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, Object, Result, ID};
 
 use super::types::Merchant;
 use crate::{
     auth::StaffRole,
-    error::AppError,
     graphql::{
         account::types::ApiKey,
         context::{ContextExt, Guard},
+        loaders::{self, MerchantId, SharedMerchants},
     },
-    services::{accounts, merchants, parse_id},
+    services::{accounts, parse_id},
 };
 
 #[derive(Default)]
@@ -20,11 +22,13 @@ impl MerchantQuery {
     async fn merchant(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Merchant>> {
         ctx.principal().require_authenticated()?;
         let id = parse_id(&id, "merchant")?;
-        match merchants::find_merchant(&ctx.app().db, id).await {
-            Ok(found) => Ok(Some(Merchant(found))),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(other) => Err(other.into()),
-        }
+        // Every request's lookups share one reader: many at once go in one statement.
+        let merchants = ctx.data_unchecked::<Arc<SharedMerchants>>();
+        let found = merchants
+            .load_one(MerchantId(id))
+            .await
+            .map_err(loaders::own)?;
+        Ok(found.map(Merchant))
     }
 
     /// Owner: the merchant's API keys, revoked ones included (never their secrets).
