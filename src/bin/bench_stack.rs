@@ -1,6 +1,7 @@
 //! Full-stack throughput: the real `fenhong` server (release build) on PostgreSQL, driven
-//! over HTTP by this program's own client (keep-alive connections, one per simulated
-//! client), beside the limits measured in the same run: pgbench's TPC-B and select-only on
+//! over HTTP by this program's own client (keep-alive HTTP/1.1 connections, one per
+//! simulated client, each request written from one buffer and its answer read by its
+//! length: a load generator about as lean as pgbench's own client), beside the limits measured in the same run: pgbench's TPC-B and select-only on
 //! the same PostgreSQL server, and a bare axum JSON handler. Then `fenhong audit`'s check on
 //! what the run wrote.
 //!
@@ -20,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use axum::{routing::post, serve::ListenerExt, Json, Router};
 use chrono::Utc;
 use fenhong::{
@@ -33,6 +35,10 @@ use fenhong::{
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 const SHOPPERS: usize = 40;
@@ -408,10 +414,7 @@ async fn orders(
         let base = base.to_owned();
         tasks.push(tokio::spawn(async move {
             let shop = &shops[c % merchants];
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
+            let mut connection = Connection::open(&base).await?;
             let mut latencies = Vec::new();
             let mut k = c;
             while Instant::now() < until {
@@ -427,18 +430,13 @@ async fn orders(
                     } },
                 });
                 k += 7;
+                let body = body.to_string();
                 let started = Instant::now();
-                let answer: Value = client
-                    .post(format!("{base}/graphql"))
-                    .bearer_auth(&shop.token)
-                    .json(&body)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let answer = connection.post(Some(&shop.token), &body).await?;
                 anyhow::ensure!(
-                    answer["data"]["recordOrder"]["status"] == "COMPLETED",
-                    "{answer}"
+                    answered(answer, b"\"status\":\"COMPLETED\""),
+                    "{}",
+                    String::from_utf8_lossy(answer.1)
                 );
                 latencies.push(started.elapsed());
             }
@@ -463,30 +461,95 @@ async fn load(
         let token = token.clone();
         let body = body.to_string();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
+            let mut connection = Connection::open(&base).await?;
             let mut latencies = Vec::new();
             while Instant::now() < until {
                 let started = Instant::now();
-                let mut request = client
-                    .post(format!("{base}/graphql"))
-                    .header("content-type", "application/json")
-                    .body(body.clone());
-                if let Some(token) = &token {
-                    request = request.bearer_auth(token);
-                }
-                let answer = request.send().await?;
-                anyhow::ensure!(answer.status().is_success(), "{}", answer.status());
-                let bytes = answer.bytes().await?;
-                anyhow::ensure!(!bytes.windows(8).any(|w| w == b"\"errors\""), "{bytes:?}");
+                let answer = connection.post(token.as_deref(), &body).await?;
+                anyhow::ensure!(
+                    answered(answer, b"\"data\""),
+                    "{}",
+                    String::from_utf8_lossy(answer.1)
+                );
                 latencies.push(started.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)
         }));
     }
     collect(tasks, duration).await
+}
+
+/// A 200 answer holding `expected` and no error.
+fn answered((status, body): (u16, &[u8]), expected: &[u8]) -> bool {
+    let holds = |part: &[u8]| body.windows(part.len()).any(|w| w == part);
+    status == 200 && holds(expected) && !holds(b"\"errors\"")
+}
+
+/// One keep-alive HTTP/1.1 connection posting JSON to `/graphql`. A request is written from
+/// one reused buffer and its answer read by its `Content-Length` (the server always gives
+/// it), so the client's share of the machine stays small.
+struct Connection {
+    stream: TcpStream,
+    host: String,
+    request: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(base: &str) -> anyhow::Result<Self> {
+        let host = base.strip_prefix("http://").context("an http:// address")?;
+        let stream = TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            host: host.to_owned(),
+            request: Vec::with_capacity(1024),
+            answer: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Posts `body`, with `token` as its bearer credential; the status and the answer's body.
+    async fn post(&mut self, token: Option<&str>, body: &str) -> anyhow::Result<(u16, &[u8])> {
+        use std::io::Write as _;
+        self.request.clear();
+        write!(
+            self.request,
+            "POST /graphql HTTP/1.1\r\nhost: {}\r\naccept: application/json\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            self.host,
+            body.len()
+        )?;
+        if let Some(token) = token {
+            write!(self.request, "authorization: Bearer {token}\r\n")?;
+        }
+        self.request.extend_from_slice(b"\r\n");
+        self.request.extend_from_slice(body.as_bytes());
+        self.stream.write_all(&self.request).await?;
+        self.answer.clear();
+        let (status, head, length) = loop {
+            if self.stream.read_buf(&mut self.answer).await? == 0 {
+                anyhow::bail!("the server closed the connection");
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head) = response.parse(&self.answer)? {
+                let length = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+                    .context("an answer without Content-Length")?;
+                break (response.code.unwrap_or(0), head, length);
+            }
+            self.answer.reserve(4096);
+        };
+        while self.answer.len() < head + length {
+            self.answer.reserve(head + length - self.answer.len());
+            if self.stream.read_buf(&mut self.answer).await? == 0 {
+                anyhow::bail!("the server closed the connection mid-answer");
+            }
+        }
+        Ok((status, &self.answer[head..head + length]))
+    }
 }
 
 async fn collect(
