@@ -6,30 +6,25 @@ pub mod graphql;
 mod wechatpay;
 pub mod ws;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::State,
-    http::{header, HeaderMap, Request, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Request, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{any, get, post},
     Json, Router,
 };
 use sea_orm::ConnectionTrait;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
-};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
+use tracing::Instrument;
 
 use crate::Fenhong;
 
 const REQUEST_ID: &str = "x-request-id";
 
 pub fn router(app: Fenhong) -> Router {
-    let request_id = header::HeaderName::from_static(REQUEST_ID);
     let max_body_bytes = app.state.config.max_body_bytes;
     Router::new()
         .route("/graphql", any(graphql::graphql))
@@ -46,23 +41,48 @@ pub fn router(app: Fenhong) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(move |request, next| {
-            json_failures(request, next, max_body_bytes)
+            edge(request, next, max_body_bytes)
         }))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
-                })
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(app)
+}
+
+/// The edge of every request, as one middleware (each layer of its own cost a boxed future
+/// and a pass over the request on every request): the request's id (the client's
+/// `x-request-id`, else a new one; returned on the answer), the span every log line of the
+/// request carries, a line when it is answered (an error line for a server error), and
+/// JSON failures under `/graphql` ([`json_failures`]).
+async fn edge(mut request: Request<axum::body::Body>, next: Next, limit: usize) -> Response {
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a header value");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.to_str().unwrap_or("-"),
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let started = Instant::now();
+    span.in_scope(|| tracing::debug!("started processing request"));
+    let mut response = json_failures(request, next, limit)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| {
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let status = response.status().as_u16();
+        if response.status().is_server_error() {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "finished processing request");
+        }
+    });
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
 }
 
 /// Every failure under `/graphql` is a GraphQL-shaped JSON body, whichever layer refused the

@@ -484,3 +484,95 @@ async fn postgres_cut_for_a_moment_is_unavailable_then_recovers() {
     let data = t.ok(Some(&shopper), "{ me { id } }", json!({})).await;
     assert_eq!(data["me"]["id"], json!(id));
 }
+
+/// Log lines written while this test's requests run (the test's runtime is one thread).
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every answer carries its request's id (the client's `x-request-id`, else a new UUID),
+/// refusals too, and the request's log lines carry it: how an operator finds a till's
+/// failed request in the log.
+#[tokio::test]
+async fn every_answer_and_log_line_carries_its_request_id() {
+    let t = TestApp::new().await;
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let post = |id: Option<&str>| {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        request.body(Body::from(TYPENAME)).unwrap()
+    };
+    let id_of = |response: &axum::response::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let router = || t.router.clone();
+
+    let given = tower::ServiceExt::oneshot(router(), post(Some("till-7-0001")))
+        .await
+        .unwrap();
+    assert_eq!(given.status(), 200);
+    assert_eq!(id_of(&given), "till-7-0001");
+
+    let first = tower::ServiceExt::oneshot(router(), post(None))
+        .await
+        .unwrap();
+    let second = tower::ServiceExt::oneshot(router(), post(None))
+        .await
+        .unwrap();
+    let (first, second) = (id_of(&first), id_of(&second));
+    assert!(uuid::Uuid::parse_str(&first).is_ok(), "{first}");
+    assert_ne!(first, second, "each request its own id");
+
+    let refused = tower::ServiceExt::oneshot(
+        router(),
+        Request::delete("/graphql")
+            .header("x-request-id", "till-7-0002")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 405);
+    assert_eq!(id_of(&refused), "till-7-0002");
+    assert!(refused.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("json"));
+
+    let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    for (id, status) in [
+        ("till-7-0001", 200),
+        (first.as_str(), 200),
+        ("till-7-0002", 405),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| {
+                l.contains(&format!("request_id={id}")) && l.contains("finished processing request")
+            })
+            .unwrap_or_else(|| panic!("no line for {id} in:\n{log}"));
+        assert!(line.contains(&format!("status={status}")), "{line}");
+    }
+}
