@@ -58,8 +58,8 @@ pub struct TokenKeys {
     /// Staff accounts as last read, for checking their tokens without a read per request.
     pub staff: std::sync::Arc<StaffCache>,
     /// Tokens whose signature was checked, with what they say: a client sends the same token
-    /// with every request, and checking it (decoding, HMAC, parsing the claims) was a tenth
-    /// of a small request's work. Expiry is still checked on every use.
+    /// with every request, and checking it (decoding, HMAC, parsing the claims) was about a
+    /// twentieth of a small request's work. Expiry is still checked on every use.
     verified: std::sync::Arc<Bounded<Box<str>, Verified>>,
 }
 
