@@ -18,6 +18,10 @@ use tokio::sync::oneshot;
 use super::loaders::Failure;
 use crate::error::AppError;
 
+/// The most keys one read asks for (its statement's parameters); callers past it wait for
+/// the next read.
+pub const MAX_KEYS: usize = 500;
+
 /// One kind of read (`L` loads many `K` in one statement) shared by every request.
 pub struct Coalescer<K, L>
 where
@@ -89,9 +93,14 @@ where
             }
         }
         // This caller reads, for itself and for every caller waiting now.
+        let others = {
+            let mut queue = self.lock();
+            let take = queue.waiting.len().min(MAX_KEYS - 1);
+            queue.waiting.drain(..take).collect()
+        };
         let mut leading = Leading {
             coalescer: self,
-            others: self.lock().waiting.drain(..).collect(),
+            others,
         };
         let mut keys = vec![key.clone()];
         for (other, _) in &leading.others {
@@ -331,6 +340,25 @@ mod tests {
                 .unwrap(),
             Some((4, 0))
         );
+    }
+
+    #[tokio::test]
+    async fn a_read_asks_for_at_most_max_keys_and_the_rest_go_in_the_next() {
+        let table = Table::new();
+        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
+        let first = spawn(&shared, 1);
+        sent(&table, 1).await;
+        let waiting: Vec<_> = (0..MAX_KEYS as u32 + 10)
+            .map(|k| spawn(&shared, 10 + k))
+            .collect();
+        settle().await;
+        table.finish(3);
+        assert_eq!(answer(first).await, Some((1, 0)));
+        for (k, caller) in waiting.into_iter().enumerate() {
+            assert_eq!(answer(caller).await, Some((10 + k as u32, 0)));
+        }
+        let sizes: Vec<usize> = table.reads().iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![1, MAX_KEYS, 10]);
     }
 
     #[tokio::test]
