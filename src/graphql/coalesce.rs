@@ -272,6 +272,21 @@ mod tests {
         panic!("{n} reads were never sent: {:?}", table.reads());
     }
 
+    /// A coalescer whose first caller (key 1) has sent its read and waits for it.
+    async fn a_read_out() -> (Table, Shared, tokio::task::JoinHandle<Option<(u32, u64)>>) {
+        let table = Table::new();
+        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
+        let first = spawn(&shared, 1);
+        sent(&table, 1).await;
+        (table, shared, first)
+    }
+
+    /// The caller's request stops (a timeout, a client gone): its future is dropped.
+    async fn stop(caller: tokio::task::JoinHandle<Option<(u32, u64)>>) {
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+    }
+
     async fn settle() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -288,10 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn callers_that_come_while_a_read_is_out_go_together_in_the_next_and_see_later_writes() {
-        let table = Table::new();
-        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
-        let first = spawn(&shared, 1);
-        sent(&table, 1).await;
+        let (table, shared, first) = a_read_out().await;
         // A write commits after the first read was sent: later callers must see it.
         table.version.store(1, Ordering::SeqCst);
         let later: Vec<_> = [2, 3, 2, 0].iter().map(|k| spawn(&shared, *k)).collect();
@@ -317,16 +329,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_whose_request_stops_hands_its_waiters_on() {
-        let table = Table::new();
-        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
-        let first = spawn(&shared, 1);
-        sent(&table, 1).await;
+        let (table, shared, first) = a_read_out().await;
         let second = spawn(&shared, 2);
         let third = spawn(&shared, 3);
         settle().await;
         // The first request stops while its read is out (a timeout, a client gone).
-        first.abort();
-        assert!(first.await.unwrap_err().is_cancelled());
+        stop(first).await;
         table.finish(1);
         assert_eq!(answer(second).await, Some((2, 0)));
         assert_eq!(answer(third).await, Some((3, 0)));
@@ -344,10 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_asks_for_at_most_max_keys_and_the_rest_go_in_the_next() {
-        let table = Table::new();
-        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
-        let first = spawn(&shared, 1);
-        sent(&table, 1).await;
+        let (table, shared, first) = a_read_out().await;
         let waiting: Vec<_> = (0..MAX_KEYS as u32 + 10)
             .map(|k| spawn(&shared, 10 + k))
             .collect();
@@ -363,15 +368,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_goes_away_is_skipped() {
-        let table = Table::new();
-        let shared: Shared = Arc::new(Coalescer::new(table.clone()));
-        let first = spawn(&shared, 1);
-        sent(&table, 1).await;
+        let (table, shared, first) = a_read_out().await;
         let gone = spawn(&shared, 2);
         let stays = spawn(&shared, 3);
         settle().await;
-        gone.abort();
-        assert!(gone.await.unwrap_err().is_cancelled());
+        stop(gone).await;
         table.finish(2);
         assert_eq!(answer(first).await, Some((1, 0)));
         assert_eq!(answer(stays).await, Some((3, 0)));
