@@ -213,7 +213,7 @@ impl TokenKeys {
     /// What a token says, if its signature, issuer and claims are good (expiry aside).
     fn check_signature(&self, token: &str) -> Result<Verified, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false; // checked below against the service clock
+        validation.validate_exp = false; // checked by `verify`, against the service clock
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let claims = decode::<Claims>(token, &self.decoding, &validation)
