@@ -528,6 +528,13 @@ async fn every_answer_and_log_line_carries_its_request_id() {
             .to_owned()
     };
     let router = || t.router.clone();
+    // Other tests run the same log statements on other threads, with no subscriber: one
+    // that first ran there while this subscriber was being set up can be left thinking
+    // nobody listens. Once this thread has run them, ask every statement again.
+    tower::ServiceExt::oneshot(router(), post(Some("warm-up")))
+        .await
+        .unwrap();
+    tracing::callsite::rebuild_interest_cache();
 
     let given = tower::ServiceExt::oneshot(router(), post(Some("till-7-0001")))
         .await
