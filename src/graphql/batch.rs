@@ -148,22 +148,35 @@ where
         .expect("one batch type per key type");
     Box::new(move |db: Arc<Db>| {
         tokio::spawn(async move {
-            let mut keys: Vec<K> = Vec::with_capacity(batch.waiters.len());
-            for (key, _) in &batch.waiters {
-                if !keys.contains(key) {
-                    keys.push(key.clone());
-                }
-            }
+            let keys = distinct(batch.waiters.iter().map(|(key, _)| key));
             let loaded = db.load(&keys).await;
             for (key, waiter) in batch.waiters {
-                let answer = match &loaded {
-                    Ok(values) => Ok(values.get(&key).cloned()),
-                    Err(failure) => Err(failure.clone()),
-                };
-                let _ = waiter.send(answer);
+                let _ = waiter.send(answer_from(&loaded, &key));
             }
         });
     })
+}
+
+/// The distinct keys a batch's callers asked for, in the order first asked.
+pub(super) fn distinct<'a, K: Eq + Clone + 'a>(asked: impl IntoIterator<Item = &'a K>) -> Vec<K> {
+    let mut keys: Vec<K> = Vec::new();
+    for key in asked {
+        if !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
+    keys
+}
+
+/// One caller's answer from its batch's load: its value, or the batch's shared failure.
+pub(super) fn answer_from<K: Hash + Eq, V: Clone>(
+    loaded: &Result<HashMap<K, V>, Failure>,
+    key: &K,
+) -> Result<Option<V>, Failure> {
+    match loaded {
+        Ok(values) => Ok(values.get(key).cloned()),
+        Err(failure) => Err(failure.clone()),
+    }
 }
 
 /// Notes whether the driven future woke itself while it was being polled (it has more to

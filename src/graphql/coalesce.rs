@@ -15,7 +15,10 @@ use std::{
 use async_graphql::dataloader::Loader;
 use tokio::sync::oneshot;
 
-use super::loaders::Failure;
+use super::{
+    batch::{answer_from, distinct},
+    loaders::Failure,
+};
 use crate::error::AppError;
 
 /// The most keys one read asks for (its statement's parameters); callers past it wait for
@@ -102,21 +105,12 @@ where
             coalescer: self,
             others,
         };
-        let mut keys = vec![key.clone()];
-        for (other, _) in &leading.others {
-            if !keys.contains(other) {
-                keys.push(other.clone());
-            }
-        }
+        let keys = distinct(std::iter::once(&key).chain(leading.others.iter().map(|(k, _)| k)));
         let loaded = self.loader.load(&keys).await;
-        let answer = |key: &K| match &loaded {
-            Ok(values) => Ok(values.get(key).cloned()),
-            Err(failure) => Err(failure.clone()),
-        };
         for (other, sender) in leading.others.drain(..) {
-            let _ = sender.send(Turn::Loaded(answer(&other)));
+            let _ = sender.send(Turn::Loaded(answer_from(&loaded, &other)));
         }
-        answer(&key)
+        answer_from(&loaded, &key)
     }
 
     /// The read that was on its way is done (or its caller went away with `unanswered`
@@ -127,11 +121,10 @@ where
         for waiter in unanswered.into_iter().rev() {
             queue.waiting.push_front(waiter);
         }
-        while let Some((key, sender)) = queue.waiting.pop_front() {
-            match sender.send(Turn::Lead) {
-                Ok(()) => return,
-                // That caller went away.
-                Err(_) => drop(key),
+        while let Some((_, sender)) = queue.waiting.pop_front() {
+            // A caller that went away is skipped.
+            if sender.send(Turn::Lead).is_ok() {
+                return;
             }
         }
         queue.busy = false;
