@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use serde::Serialize;
 
 /// Opens the database named by `url`.
 ///
@@ -77,7 +78,7 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
 /// the same file) has written, and fails at once with "database is locked" instead of
 /// waiting. A write as the first statement takes the write lock up front, so concurrent
 /// writers queue behind the busy timeout. PostgreSQL needs nothing.
-pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), DbErr> {
     if tx.get_database_backend() == DbBackend::Sqlite {
         tx.execute_unprepared("UPDATE platform_settings SET value = value WHERE 0 = 1")
             .await?;
@@ -89,15 +90,13 @@ pub async fn claim_writer(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbEr
 /// one statement, one round trip: the others become data-modifying `WITH` clauses of the
 /// last (each runs exactly once, all see the same snapshot, so none may read or change a row
 /// another changes; foreign keys are checked at the statement's end). Their parameters are
-/// numbered on through the whole text, so a batch of the same shape as one before (a run of
-/// one order, say) has the same text and reuses the connection's prepared statement: parsed
-/// and planned once, not on every run. Past PostgreSQL's limit of parameters in one
-/// statement the values are written into the text as literals (strings escaped by the query
-/// builder) and the text is sent unprepared. Other backends run them one by one.
+/// numbered on through the whole text, so statements of fixed texts (rows as JSON,
+/// [`with_json_rows`]) make one fixed text, which the connection prepares once. Other
+/// backends run them one by one.
 pub async fn execute_together(
     tx: &impl ConnectionTrait,
     statements: Vec<sea_orm::Statement>,
-) -> Result<u64, sea_orm::DbErr> {
+) -> Result<u64, DbErr> {
     let backend = tx.get_database_backend();
     if backend != DbBackend::Postgres {
         let mut rows = 0;
@@ -106,18 +105,7 @@ pub async fn execute_together(
         }
         return Ok(rows);
     }
-    let count: usize = statements
-        .iter()
-        .map(|s| s.values.as_ref().map_or(0, |v| v.0.len()))
-        .sum();
-    if count > MAX_PARAMETERS {
-        let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
-        return Ok(tx
-            .execute_unprepared(&together(&texts))
-            .await?
-            .rows_affected());
-    }
-    let mut values = Vec::with_capacity(count);
+    let mut values = Vec::new();
     let mut texts = Vec::with_capacity(statements.len());
     for statement in statements {
         texts.push(renumbered(&statement.sql, values.len()));
@@ -128,8 +116,18 @@ pub async fn execute_together(
     Ok(tx.execute(statement).await?.rows_affected())
 }
 
-/// PostgreSQL's limit on the parameters of one statement.
-const MAX_PARAMETERS: usize = 65_535;
+/// A PostgreSQL statement whose rows come as one parameter: `sql` reads `$1`, a JSON array
+/// of objects, with `json_to_recordset($1::json) AS r(column type, …)`. Its text is the
+/// same for any number of rows (none too); written as multi-row `VALUES`, each count of
+/// rows was a new text to build, parse and plan.
+pub fn with_json_rows<T: Serialize>(sql: &str, rows: &[T]) -> Result<sea_orm::Statement, DbErr> {
+    let rows = serde_json::to_string(rows).map_err(|e| DbErr::Json(e.to_string()))?;
+    Ok(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [rows.into()],
+    ))
+}
 
 /// `WITH w0 AS (first), w1 AS (second), … last`.
 fn together(texts: &[String]) -> String {
@@ -205,7 +203,7 @@ fn renumbered(sql: &str, offset: usize) -> String {
 /// (PostgreSQL). Its planner otherwise often takes a bitmap scan and a sort, which visits
 /// every dead entry a busy outbox leaves until vacuum; an index scan in order marks them
 /// dead the first time and skips them after. SQLite needs nothing.
-pub async fn scan_waiting_in_order(tx: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+pub async fn scan_waiting_in_order(tx: &impl ConnectionTrait) -> Result<(), DbErr> {
     if tx.get_database_backend() == DbBackend::Postgres {
         tx.execute_unprepared("SET LOCAL enable_bitmapscan = off")
             .await?;

@@ -18,8 +18,9 @@ use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{CaseStatement, Expr, OnConflict, SimpleExpr},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Statement,
 };
+use serde::Serialize;
 
 use crate::{
     error::{AppError, AppResult},
@@ -438,11 +439,12 @@ pub async fn post_many(
     Ok(())
 }
 
-/// [`post_many`] as statements to send together (`db::execute_together`), with the ids the
-/// caller reserved for its transactions (at least one per transaction with a non-zero line,
-/// in order). `None`: a shopper's balance is taken from, so the run must go through
-/// [`post_many`]. The statements' last is the balance update (when there is one): its row
-/// count goes to [`PlannedPostings::check_balances`].
+/// [`post_many`] as PostgreSQL statements to send together (`db::execute_together`), with
+/// the ids the caller reserved for its transactions (at least one per transaction with a
+/// non-zero line, in order). Each takes its rows as one JSON parameter
+/// (`db::with_json_rows`), so their text is the same for every batch. `None`: a shopper's
+/// balance is taken from, so the run must go through [`post_many`]. The statements' last is
+/// the balance update: its row count goes to [`PlannedPostings::check_balances`].
 pub async fn post_many_statements(
     db: &impl ConnectionTrait,
     merchant_id: i64,
@@ -461,31 +463,100 @@ pub async fn post_many_statements(
             transaction_ids.len()
         )));
     }
-    let backend = db.get_database_backend();
     let ids = &transaction_ids[..causes.len()];
-    let mut statements = Vec::new();
-    if !causes.is_empty() {
-        statements.push(
-            ledger_transaction::Entity::insert_many(causes.iter().zip(ids).map(
-                |((cause, now), id)| ledger_transaction::ActiveModel {
-                    id: Set(*id),
-                    ..transaction_row(merchant_id, cause, *now)
+    let transactions: Vec<TransactionRow<'_>> = causes
+        .iter()
+        .zip(ids)
+        .map(|(&(cause, now), &id)| TransactionRow {
+            id,
+            merchant_id,
+            cause: cause.kind,
+            order_id: cause.order_id,
+            withdrawal_id: cause.withdrawal_id,
+            memo: cause.memo.as_deref(),
+            created_at: now,
+        })
+        .collect();
+    let postings: Vec<PostingJson> = planned
+        .transactions
+        .iter()
+        .zip(ids)
+        .flat_map(|(t, &transaction_id)| {
+            t.lines.iter().zip(&t.minors).zip(&t.accounts).map(
+                move |((line, &amount), &account_id)| PostingJson {
+                    transaction_id,
+                    account_id,
+                    merchant_id,
+                    unit: line.account.unit().as_str(),
+                    amount,
+                    kind: line.kind,
+                    order_id: t.cause.order_id,
+                    created_at: t.now,
                 },
-            ))
-            .build(backend),
-        );
-    }
-    statements.extend(
-        planned
-            .postings(merchant_id, ids)
-            .into_iter()
-            .map(|insert| insert.build(backend)),
-    );
-    if let Some(update) = planned.balances() {
-        statements.push(update.build(backend));
-    }
+            )
+        })
+        .collect();
+    let balances: Vec<BalanceChange> = planned
+        .deltas
+        .iter()
+        .map(|(&id, &delta)| BalanceChange { id, delta })
+        .collect();
+    let statements = vec![
+        crate::db::with_json_rows(INSERT_TRANSACTIONS, &transactions)?,
+        crate::db::with_json_rows(INSERT_POSTINGS, &postings)?,
+        crate::db::with_json_rows(CHANGE_BALANCES, &balances)?,
+    ];
     Ok(Some((statements, planned)))
 }
+
+#[derive(Serialize)]
+struct TransactionRow<'a> {
+    id: i64,
+    merchant_id: i64,
+    cause: &'a str,
+    order_id: Option<i64>,
+    withdrawal_id: Option<i64>,
+    memo: Option<&'a str>,
+    created_at: DateTime<Utc>,
+}
+
+const INSERT_TRANSACTIONS: &str = "INSERT INTO ledger_transactions \
+    (id, merchant_id, cause, order_id, withdrawal_id, memo, created_at) \
+    SELECT id, merchant_id, cause, order_id, withdrawal_id, memo, created_at \
+    FROM json_to_recordset($1::json) AS r(id bigint, merchant_id bigint, cause text, \
+    order_id bigint, withdrawal_id bigint, memo text, created_at timestamptz)";
+
+#[derive(Serialize)]
+struct PostingJson {
+    transaction_id: i64,
+    account_id: i64,
+    merchant_id: i64,
+    unit: &'static str,
+    amount: i64,
+    kind: &'static str,
+    order_id: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+const INSERT_POSTINGS: &str = "INSERT INTO ledger_postings \
+    (transaction_id, account_id, merchant_id, unit, amount, kind, order_id, created_at) \
+    SELECT transaction_id, account_id, merchant_id, unit, amount, kind, order_id, created_at \
+    FROM json_to_recordset($1::json) AS r(transaction_id bigint, account_id bigint, \
+    merchant_id bigint, unit text, amount bigint, kind text, order_id bigint, \
+    created_at timestamptz)";
+
+#[derive(Serialize)]
+struct BalanceChange {
+    id: i64,
+    delta: i64,
+}
+
+/// Only credits to shoppers' balances come this way (see [`plan_many`]): none can go below
+/// zero. Its row count is checked by [`PlannedPostings::check_balances`].
+const CHANGE_BALANCES: &str = "UPDATE ledger_accounts AS a SET balance = a.balance + d.delta \
+    FROM json_to_recordset($1::json) AS d(id bigint, delta bigint) \
+    WHERE a.id = d.id AND a.id = ANY(ARRAY(SELECT (r->>'id')::bigint \
+    FROM json_array_elements($1::json) AS r))";
 
 /// A batch checked to balance, its accounts' ids known and its balance changes summed.
 pub struct PlannedPostings {

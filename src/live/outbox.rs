@@ -9,9 +9,10 @@ use entity::{live_outbox, queue_state};
 use sea_orm::{
     sea_query::{Expr, LockType, Order, Query},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryTrait, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
+use serde::Serialize;
 
 use super::{EventKind, LiveEvent, LiveHub, QueueSnapshot};
 use crate::error::{AppError, AppResult};
@@ -59,10 +60,40 @@ pub async fn insert_many(tx: &impl ConnectionTrait, events: &[LiveEvent]) -> App
     Ok(())
 }
 
-/// [`insert_many`]'s statement, to send with others.
-pub fn insert_statement(backend: DbBackend, events: &[LiveEvent]) -> AppResult<Option<Statement>> {
-    Ok(insert_rows(events)?.map(|insert| insert.build(backend)))
+/// [`insert_many`] as a PostgreSQL statement to send with others, its rows as one JSON
+/// parameter (`db::with_json_rows`): the same text for any number of events.
+pub fn insert_statement(events: &[LiveEvent]) -> AppResult<Statement> {
+    let rows = events
+        .iter()
+        .map(|event| {
+            Ok(OutboxRow {
+                merchant_id: event.merchant_id,
+                seq: event.seq,
+                payload: payload(event)?,
+                created_at: event.at,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(crate::db::with_json_rows(INSERT_FROM_JSON, &rows)?)
 }
+
+fn payload(event: &LiveEvent) -> AppResult<String> {
+    serde_json::to_string(event).map_err(|e| AppError::Internal(e.into()))
+}
+
+#[derive(Serialize)]
+struct OutboxRow {
+    merchant_id: i64,
+    seq: i64,
+    payload: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Rows in the array's order, so ids follow the events' sequence numbers.
+const INSERT_FROM_JSON: &str = "INSERT INTO live_outbox (merchant_id, seq, payload, created_at) \
+    SELECT merchant_id, seq, payload, created_at \
+    FROM json_to_recordset($1::json) AS r(merchant_id bigint, seq bigint, payload text, \
+    created_at timestamptz)";
 
 fn insert_rows(
     events: &[LiveEvent],
@@ -76,9 +107,7 @@ fn insert_rows(
             Ok(live_outbox::ActiveModel {
                 merchant_id: Set(event.merchant_id),
                 seq: Set(event.seq),
-                payload: Set(
-                    serde_json::to_string(event).map_err(|e| AppError::Internal(e.into()))?
-                ),
+                payload: Set(payload(event)?),
                 created_at: Set(event.at),
                 published_at: Set(None),
                 ..Default::default()

@@ -25,9 +25,11 @@ use entity::{membership, order, point_lot, queue_entry, queue_state};
 use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{CaseStatement, Expr, OnConflict},
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
+use serde::Serialize;
 
 use super::{
     orders::{to_fen, PointsPaying, Recording, COMPLETED as ORDER_COMPLETED},
@@ -168,6 +170,67 @@ struct PaidEntry {
     completed_at: Option<DateTime<Utc>>,
 }
 
+/// A stored entry the run paid, as [`PAY_ENTRIES`] reads it (status and time only when it
+/// completed).
+#[derive(Serialize)]
+struct PaidRow {
+    id: i64,
+    received: i64,
+    status: Option<&'static str>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// The second condition on the id is for the planner: it takes a function's rows for a
+/// hundred, and rather than look a hundred ids up it scanned the whole table (a join alone
+/// cost a seq scan per run); ids in an array it looks up by the primary key.
+const PAY_ENTRIES: &str = "UPDATE queue_entries AS e SET received = p.received, \
+    status = COALESCE(p.status, e.status), completed_at = COALESCE(p.completed_at, e.completed_at) \
+    FROM json_to_recordset($1::json) AS p(id bigint, received bigint, status text, \
+    completed_at timestamptz) \
+    WHERE e.id = p.id AND e.id = ANY(ARRAY(SELECT (r->>'id')::bigint \
+    FROM json_array_elements($1::json) AS r))";
+
+/// A new entry with its reserved id, as [`INSERT_ENTRIES`] reads it.
+#[derive(Serialize)]
+struct EntryRow {
+    id: i64,
+    merchant_id: i64,
+    ordinal: i64,
+    order_id: i64,
+    user_id: i64,
+    target: i64,
+    received: i64,
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+const INSERT_ENTRIES: &str = "INSERT INTO queue_entries \
+    (id, merchant_id, ordinal, order_id, user_id, target, received, status, created_at, \
+    completed_at) \
+    SELECT id, merchant_id, ordinal, order_id, user_id, target, received, status, created_at, \
+    completed_at \
+    FROM json_to_recordset($1::json) AS r(id bigint, merchant_id bigint, ordinal bigint, \
+    order_id bigint, user_id bigint, target bigint, received bigint, status text, \
+    created_at timestamptz, completed_at timestamptz)";
+
+/// An order's rebate points, as [`INSERT_LOTS`] reads it.
+#[derive(Serialize)]
+struct LotRow {
+    merchant_id: i64,
+    user_id: i64,
+    order_id: i64,
+    points: i64,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+const INSERT_LOTS: &str = "INSERT INTO point_lots \
+    (merchant_id, user_id, order_id, points, remaining, expired, expires_at, created_at) \
+    SELECT merchant_id, user_id, order_id, points, points, 0, expires_at, created_at \
+    FROM json_to_recordset($1::json) AS r(merchant_id bigint, user_id bigint, \
+    order_id bigint, points bigint, expires_at timestamptz, created_at timestamptz)";
+
 /// The queue part of an event, with entries not yet given ids.
 struct PendingSnapshot {
     completed_count: i64,
@@ -285,40 +348,12 @@ pub async fn settle_run(
             firsts.push(c);
         }
     }
-    let mut inserted: HashMap<String, order::Model> = order::Entity::insert_many(
-        firsts
-            .iter()
-            .map(|c| {
-                let r = &c.recording;
-                Ok(order::ActiveModel {
-                    merchant_id: Set(merchant_id),
-                    store_id: Set(r.store_id),
-                    user_id: Set(r.user_id),
-                    amount: Set(to_fen(r.amount)?),
-                    cash_paid: Set(to_fen(r.amount)?),
-                    points_used: Set(0),
-                    status: Set(ORDER_COMPLETED.into()),
-                    idempotency_key: Set(r.idempotency_key.clone()),
-                    fingerprint: Set(r.fingerprint.clone()),
-                    program_version: Set(Some(programs.version)),
-                    recorded_by: Set(r.recorded_by),
-                    created_at: Set(c.now),
-                    completed_at: Set(Some(c.now)),
-                    ..Default::default()
-                })
-            })
-            .collect::<AppResult<Vec<_>>>()?,
-    )
-    .on_conflict(
-        OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_with_returning_many(tx)
-    .await?
-    .into_iter()
-    .map(|o| (o.idempotency_key.clone(), o))
-    .collect();
+    let mut inserted: HashMap<String, order::Model> =
+        insert_orders(tx, &firsts, merchant_id, programs.version)
+            .await?
+            .into_iter()
+            .map(|o| (o.idempotency_key.clone(), o))
+            .collect();
     let used_before: Vec<&str> = firsts
         .iter()
         .map(|c| c.recording.idempotency_key.as_str())
@@ -587,81 +622,25 @@ pub async fn settle_run(
     }
 
     // Every other table once: on PostgreSQL with the ids reserved under the lock, in one
-    // statement; else one statement per table, the new entries' ids read back.
+    // statement of a fixed text (every part's rows as JSON); else one statement per table,
+    // the new entries' ids read back.
     let backend = tx.get_database_backend();
-    let paid_update = (!paid.is_empty()).then(|| {
+    let paid_ids = || {
         let mut ids: Vec<i64> = paid.keys().copied().collect();
         ids.sort_unstable();
-        let mut received = CaseStatement::new();
-        let mut status = CaseStatement::new();
-        let mut completed_at = CaseStatement::new();
-        for id in &ids {
-            let p = &paid[id];
-            received = received.case(queue_entry::Column::Id.eq(*id), p.received);
-            if let Some(at) = p.completed_at {
-                status = status.case(queue_entry::Column::Id.eq(*id), ENTRY_COMPLETED);
-                completed_at = completed_at.case(queue_entry::Column::Id.eq(*id), Some(at));
-            }
-        }
-        let mut update = queue_entry::Entity::update_many()
-            .col_expr(queue_entry::Column::Received, received.into())
-            .filter(queue_entry::Column::Id.is_in(ids));
-        if paid.values().any(|p| p.completed_at.is_some()) {
-            update = update
-                .col_expr(
-                    queue_entry::Column::Status,
-                    status
-                        .finally(Expr::col(queue_entry::Column::Status))
-                        .into(),
-                )
-                .col_expr(
-                    queue_entry::Column::CompletedAt,
-                    completed_at
-                        .finally(Expr::col(queue_entry::Column::CompletedAt))
-                        .into(),
-                );
-        }
-        update
-    });
-    // The entries the run added, in their final state (with their ids when reserved).
-    let entries_insert = |ids: Option<&[i64]>| {
-        queue_entry::Entity::insert_many(new_entries.iter().enumerate().map(|(k, e)| {
-            queue_entry::ActiveModel {
-                id: ids.map_or(NotSet, |ids| Set(ids[k])),
-                merchant_id: Set(merchant_id),
-                ordinal: Set(e.ordinal),
-                order_id: Set(orders[e.order].id),
-                user_id: Set(e.user_id),
-                target: Set(e.target),
-                received: Set(e.received),
-                status: Set(if e.completed_at.is_some() {
-                    ENTRY_COMPLETED.into()
-                } else {
-                    LIVE.into()
-                }),
-                created_at: Set(e.created_at),
-                completed_at: Set(e.completed_at),
-            }
-        }))
+        ids
     };
-    let lots_insert = if lots.is_empty() {
-        None
-    } else {
+    let entry_status = |e: &NewEntry| {
+        if e.completed_at.is_some() {
+            ENTRY_COMPLETED
+        } else {
+            LIVE
+        }
+    };
+    let lot_expiry = |i: usize| -> AppResult<Option<DateTime<Utc>>> {
         let rules = rebate_rules
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lots without a rebate program")))?;
-        Some(point_lot::Entity::insert_many(lots.iter().map(
-            |&(i, earned)| point_lot::ActiveModel {
-                merchant_id: Set(merchant_id),
-                user_id: Set(fresh[i].recording.user_id),
-                order_id: Set(Some(orders[i].id)),
-                points: Set(earned),
-                remaining: Set(earned),
-                expired: Set(0),
-                expires_at: Set(rebate::expiry(fresh[i].now, rules)),
-                created_at: Set(fresh[i].now),
-                ..Default::default()
-            },
-        )))
+        Ok(rebate::expiry(fresh[i].now, rules))
     };
     let first_seq = state.event_seq + 1;
     let last_seq = state.event_seq + events.len() as i64;
@@ -728,17 +707,51 @@ pub async fn settle_run(
     });
     let entry_ids: Vec<i64> = if let Some(reserved) = reserved {
         let entry_ids = reserved.entries[..new_entries.len()].to_vec();
-        let mut statements = Vec::new();
-        statements.extend(paid_update.map(|u| u.build(backend)));
-        if !new_entries.is_empty() {
-            statements.push(entries_insert(Some(&entry_ids)).build(backend));
-        }
-        statements.extend(lots_insert.map(|l| l.build(backend)));
-        statements.push(state_update.build(backend));
-        statements.extend(crate::live::outbox::insert_statement(
-            backend,
-            &live_events(&entry_ids),
-        )?);
+        let paid_rows: Vec<PaidRow> = paid_ids()
+            .into_iter()
+            .map(|id| PaidRow {
+                id,
+                received: paid[&id].received,
+                status: paid[&id].completed_at.map(|_| ENTRY_COMPLETED),
+                completed_at: paid[&id].completed_at,
+            })
+            .collect();
+        let entry_rows: Vec<EntryRow> = new_entries
+            .iter()
+            .zip(&entry_ids)
+            .map(|(e, &id)| EntryRow {
+                id,
+                merchant_id,
+                ordinal: e.ordinal,
+                order_id: orders[e.order].id,
+                user_id: e.user_id,
+                target: e.target,
+                received: e.received,
+                status: entry_status(e),
+                created_at: e.created_at,
+                completed_at: e.completed_at,
+            })
+            .collect();
+        let lot_rows = lots
+            .iter()
+            .map(|&(i, earned)| {
+                Ok(LotRow {
+                    merchant_id,
+                    user_id: fresh[i].recording.user_id,
+                    order_id: orders[i].id,
+                    points: earned,
+                    expires_at: lot_expiry(i)?,
+                    created_at: fresh[i].now,
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let mut statements = vec![
+            crate::db::with_json_rows(PAY_ENTRIES, &paid_rows)?,
+            crate::db::with_json_rows(INSERT_ENTRIES, &entry_rows)?,
+            crate::db::with_json_rows(INSERT_LOTS, &lot_rows)?,
+            state_update.build(backend),
+            crate::live::outbox::insert_statement(&live_events(&entry_ids))?,
+        ];
         match ledger::post_many_statements(
             tx,
             merchant_id,
@@ -760,12 +773,58 @@ pub async fn settle_run(
         }
         entry_ids
     } else {
-        if let Some(update) = paid_update {
+        if !paid.is_empty() {
+            let ids = paid_ids();
+            let mut received = CaseStatement::new();
+            let mut status = CaseStatement::new();
+            let mut completed_at = CaseStatement::new();
+            for id in &ids {
+                let p = &paid[id];
+                received = received.case(queue_entry::Column::Id.eq(*id), p.received);
+                if let Some(at) = p.completed_at {
+                    status = status.case(queue_entry::Column::Id.eq(*id), ENTRY_COMPLETED);
+                    completed_at = completed_at.case(queue_entry::Column::Id.eq(*id), Some(at));
+                }
+            }
+            let mut update = queue_entry::Entity::update_many()
+                .col_expr(queue_entry::Column::Received, received.into())
+                .filter(queue_entry::Column::Id.is_in(ids));
+            // (A `CASE` needs at least one `WHEN`.)
+            if paid.values().any(|p| p.completed_at.is_some()) {
+                update = update
+                    .col_expr(
+                        queue_entry::Column::Status,
+                        status
+                            .finally(Expr::col(queue_entry::Column::Status))
+                            .into(),
+                    )
+                    .col_expr(
+                        queue_entry::Column::CompletedAt,
+                        completed_at
+                            .finally(Expr::col(queue_entry::Column::CompletedAt))
+                            .into(),
+                    );
+            }
             update.exec(tx).await?;
         }
         let mut entry_ids = Vec::with_capacity(new_entries.len());
         if !new_entries.is_empty() {
-            let added = entries_insert(None).exec_with_returning_many(tx).await?;
+            let added = queue_entry::Entity::insert_many(new_entries.iter().map(|e| {
+                queue_entry::ActiveModel {
+                    merchant_id: Set(merchant_id),
+                    ordinal: Set(e.ordinal),
+                    order_id: Set(orders[e.order].id),
+                    user_id: Set(e.user_id),
+                    target: Set(e.target),
+                    received: Set(e.received),
+                    status: Set(entry_status(e).into()),
+                    created_at: Set(e.created_at),
+                    completed_at: Set(e.completed_at),
+                    ..Default::default()
+                }
+            }))
+            .exec_with_returning_many(tx)
+            .await?;
             let by_ordinal: HashMap<i64, i64> = added.iter().map(|e| (e.ordinal, e.id)).collect();
             for e in &new_entries {
                 entry_ids.push(*by_ordinal.get(&e.ordinal).ok_or_else(|| {
@@ -774,8 +833,26 @@ pub async fn settle_run(
             }
         }
         ledger::post_many(tx, merchant_id, ledger_batch, &mut accounts).await?;
-        if let Some(insert) = lots_insert {
-            insert.exec_without_returning(tx).await?;
+        if !lots.is_empty() {
+            let rows = lots
+                .iter()
+                .map(|&(i, earned)| {
+                    Ok(point_lot::ActiveModel {
+                        merchant_id: Set(merchant_id),
+                        user_id: Set(fresh[i].recording.user_id),
+                        order_id: Set(Some(orders[i].id)),
+                        points: Set(earned),
+                        remaining: Set(earned),
+                        expired: Set(0),
+                        expires_at: Set(lot_expiry(i)?),
+                        created_at: Set(fresh[i].now),
+                        ..Default::default()
+                    })
+                })
+                .collect::<AppResult<Vec<_>>>()?;
+            point_lot::Entity::insert_many(rows)
+                .exec_without_returning(tx)
+                .await?;
         }
         state_update.exec(tx).await?;
         crate::live::outbox::insert_many(tx, &live_events(&entry_ids)).await?;
@@ -814,6 +891,93 @@ pub async fn settle_run(
         },
     }))
 }
+
+/// Inserts each key's first order of the run, complete; the ones inserted come back (a key
+/// used before inserts nothing). PostgreSQL takes the rows as JSON, one text for any run.
+async fn insert_orders(
+    tx: &impl ConnectionTrait,
+    firsts: &[&CashCompletion],
+    merchant_id: i64,
+    program_version: i32,
+) -> AppResult<Vec<order::Model>> {
+    if tx.get_database_backend() == DbBackend::Postgres {
+        let rows = firsts
+            .iter()
+            .map(|c| {
+                let r = &c.recording;
+                Ok(OrderRow {
+                    merchant_id,
+                    store_id: r.store_id,
+                    user_id: r.user_id,
+                    amount: to_fen(r.amount)?,
+                    status: ORDER_COMPLETED,
+                    idempotency_key: &r.idempotency_key,
+                    fingerprint: &r.fingerprint,
+                    program_version,
+                    recorded_by: r.recorded_by,
+                    at: c.now,
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let statement = crate::db::with_json_rows(INSERT_ORDERS, &rows)?;
+        return Ok(order::Model::find_by_statement(statement).all(tx).await?);
+    }
+    let rows = firsts
+        .iter()
+        .map(|c| {
+            let r = &c.recording;
+            Ok(order::ActiveModel {
+                merchant_id: Set(merchant_id),
+                store_id: Set(r.store_id),
+                user_id: Set(r.user_id),
+                amount: Set(to_fen(r.amount)?),
+                cash_paid: Set(to_fen(r.amount)?),
+                points_used: Set(0),
+                status: Set(ORDER_COMPLETED.into()),
+                idempotency_key: Set(r.idempotency_key.clone()),
+                fingerprint: Set(r.fingerprint.clone()),
+                program_version: Set(Some(program_version)),
+                recorded_by: Set(r.recorded_by),
+                created_at: Set(c.now),
+                completed_at: Set(Some(c.now)),
+                ..Default::default()
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(order::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([order::Column::MerchantId, order::Column::IdempotencyKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_with_returning_many(tx)
+        .await?)
+}
+
+/// An order paid in cash and completed when recorded, as [`INSERT_ORDERS`] reads it.
+#[derive(Serialize)]
+struct OrderRow<'a> {
+    merchant_id: i64,
+    store_id: i64,
+    user_id: i64,
+    amount: i64,
+    status: &'static str,
+    idempotency_key: &'a str,
+    fingerprint: &'a str,
+    program_version: i32,
+    recorded_by: Option<i64>,
+    at: DateTime<Utc>,
+}
+
+const INSERT_ORDERS: &str = "INSERT INTO orders (merchant_id, store_id, user_id, amount, \
+    cash_paid, points_used, status, idempotency_key, fingerprint, program_version, \
+    recorded_by, created_at, completed_at) \
+    SELECT merchant_id, store_id, user_id, amount, amount, 0, status, idempotency_key, \
+    fingerprint, program_version, recorded_by, at, at \
+    FROM json_to_recordset($1::json) AS r(merchant_id bigint, store_id bigint, \
+    user_id bigint, amount bigint, status text, idempotency_key text, fingerprint text, \
+    program_version integer, recorded_by bigint, at timestamptz) \
+    ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING *";
 
 /// One order's own result.
 fn answer(fate: Fate, orders: &[order::Model]) -> AppResult<order::Model> {
