@@ -186,3 +186,69 @@ async fn statements_sent_together_keep_their_values_however_many() {
         assert_eq!(sum.try_get_by_index::<i64>(1).unwrap(), expected);
     }
 }
+
+/// `BEGIN` is sent with the transaction's first statement (vendor/sqlx-postgres/PATCHED.md),
+/// and the transaction is still whole: rolled back, its first statement is undone, its
+/// rows are hidden from others until it commits; begun and ended with nothing in it,
+/// dropped, or failed at its first statement (prepared or not), the connection answers the
+/// next query with its own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_begins_with_its_first_statement_and_is_whole() {
+    let (db, url) = one_connection().await;
+    let set = |value: i64| {
+        Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE counters SET value = $1 WHERE id = 1",
+            [value.into()],
+        )
+    };
+    db.execute(set(5)).await.expect("update");
+
+    let tx = db.begin().await.expect("begin");
+    tx.execute(set(6)).await.expect("update in the transaction");
+    assert_eq!(value(&tx).await, 6);
+    tx.rollback().await.expect("rollback");
+    assert_eq!(
+        value(&db).await,
+        5,
+        "the first statement was inside the transaction"
+    );
+
+    // Another connection does not see the transaction's write before it commits.
+    let other = Database::connect(url.as_str()).await.expect("connect");
+    let tx = db.begin().await.expect("begin");
+    tx.execute(set(7)).await.expect("update in the transaction");
+    if db.get_database_backend() == DbBackend::Postgres {
+        assert_eq!(value(&other).await, 5, "uncommitted rows are not seen");
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(value(&other).await, 7);
+
+    db.begin()
+        .await
+        .expect("begin")
+        .commit()
+        .await
+        .expect("commit with nothing in it");
+    drop(db.begin().await.expect("begin"));
+    assert_eq!(value(&db).await, 7, "after a dropped empty transaction");
+
+    for failing in [
+        // Not prepared (no parameters) and prepared (a new text with one).
+        Statement::from_string(db.get_database_backend(), "SELECT * FROM no_such_table"),
+        Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT * FROM no_such_table WHERE id = $1",
+            [1.into()],
+        ),
+    ] {
+        let tx = db.begin().await.expect("begin");
+        assert!(tx.query_one(failing).await.is_err(), "no such table");
+        drop(tx);
+        assert_eq!(value(&db).await, 7, "after a failed first statement");
+    }
+    let tx = db.begin().await.expect("begin");
+    tx.execute(set(8)).await.expect("update");
+    tx.commit().await.expect("commit");
+    assert_eq!(value(&db).await, 8);
+}

@@ -29,14 +29,10 @@ impl TransactionManager for PgTransactionManager {
                 None => begin_ansi_transaction_sql(depth),
             };
 
-            let rollback = Rollback::new(conn);
-            rollback.conn.queue_simple_query(&statement)?;
-            rollback.conn.wait_until_ready().await?;
-            if !rollback.conn.in_transaction() {
-                return Err(Error::BeginFailed);
-            }
-            rollback.conn.inner.transaction_depth += 1;
-            rollback.defuse();
+            // Sent with the transaction's first query, one round trip for both; a failure
+            // to begin is that query's error.
+            conn.queue_deferred_simple_query(&statement)?;
+            conn.inner.transaction_depth += 1;
 
             Ok(())
         })

@@ -204,8 +204,9 @@ impl PgConnection {
     ) -> Result<impl Stream<Item = Result<Either<PgQueryResult, PgRow>, Error>> + 'e, Error> {
         let mut logger = QueryLogger::new(query, self.inner.log_settings.clone());
 
-        // before we continue, wait until we are "ready" to accept more queries
-        self.wait_until_ready().await?;
+        // before we continue, wait until we are "ready" to accept more queries (a deferred
+        // `BEGIN` goes in the same write as this query)
+        self.wait_until_ready_or_deferred().await?;
 
         let mut metadata: Arc<PgStatementMetadata>;
 
@@ -235,7 +236,7 @@ impl PgConnection {
             arguments.apply_patches(self, &metadata.parameters).await?;
 
             // consume messages till `ReadyForQuery` before bind and execute
-            self.wait_until_ready().await?;
+            self.wait_until_ready_or_deferred().await?;
 
             // bind to attach the arguments to the statement and create a portal
             self.inner.stream.write_msg(Bind {
@@ -290,6 +291,7 @@ impl PgConnection {
         };
 
         self.inner.stream.flush().await?;
+        self.recv_deferred().await?;
 
         Ok(try_stream! {
             loop {

@@ -68,6 +68,10 @@ pub struct PgConnectionInner {
     // number of ReadyForQuery messages that we are currently expecting
     pub(crate) pending_ready_for_query_count: usize,
 
+    // of those, the ones owed to deferred queries (`BEGIN`), still unsent in the write buffer
+    // or read after the next query's answer is asked for
+    deferred_ready_for_query_count: usize,
+
     // current transaction status
     transaction_status: TransactionStatus,
     pub(crate) transaction_depth: usize,
@@ -92,6 +96,32 @@ impl PgConnection {
 
             if let BackendMessageFormat::ReadyForQuery = message.format {
                 self.handle_ready_for_query(message)?;
+            }
+        }
+        self.inner.deferred_ready_for_query_count = 0;
+
+        Ok(())
+    }
+
+    /// [`Self::wait_until_ready`], except when all that is pending is deferred queries: they
+    /// stay in the write buffer, to go with the next query in one write.
+    pub(crate) async fn wait_until_ready_or_deferred(&mut self) -> Result<(), Error> {
+        let deferred = self.inner.deferred_ready_for_query_count;
+        if deferred > 0 && self.inner.pending_ready_for_query_count == deferred {
+            return Ok(());
+        }
+        self.wait_until_ready().await
+    }
+
+    /// Reads the answers of the deferred queries sent ahead of the query just flushed; the
+    /// first error among them is returned (the rest is read by the next `wait_until_ready`).
+    pub(crate) async fn recv_deferred(&mut self) -> Result<(), Error> {
+        while self.inner.deferred_ready_for_query_count > 0 {
+            let message = self.inner.stream.recv().await?;
+
+            if let BackendMessageFormat::ReadyForQuery = message.format {
+                self.handle_ready_for_query(message)?;
+                self.inner.deferred_ready_for_query_count -= 1;
             }
         }
 
@@ -127,6 +157,15 @@ impl PgConnection {
     pub(crate) fn queue_simple_query(&mut self, query: &str) -> Result<(), Error> {
         self.inner.stream.write_msg(Query(query))?;
         self.inner.pending_ready_for_query_count += 1;
+
+        Ok(())
+    }
+
+    /// Queue a simple query to be sent with the next query, in one write, its answer read
+    /// just before that query's: one round trip for both. Used for `BEGIN`.
+    pub(crate) fn queue_deferred_simple_query(&mut self, query: &str) -> Result<(), Error> {
+        self.queue_simple_query(query)?;
+        self.inner.deferred_ready_for_query_count += 1;
 
         Ok(())
     }
