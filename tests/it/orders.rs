@@ -50,6 +50,30 @@ async fn the_same_idempotency_key_returns_the_first_order() {
     assert_eq!(t.count("orders").await, 2);
 }
 
+/// A key is kept exactly as given, whatever its characters (quotes, a backslash, Chinese,
+/// an emoji, SQL's wildcards), and sent again it replays the order: on PostgreSQL the
+/// orders of a settlement go to the database as JSON.
+#[tokio::test]
+async fn an_idempotency_key_is_kept_exactly_whatever_its_characters() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let user = &shop.shoppers[0].1;
+    let key = "收银台 \"1\" \\ 'a' 🧾 %_";
+    let record =
+        "mutation($i: RecordOrderInput!) { recordOrder(input: $i) { id idempotencyKey amount } }";
+    let input = json!({ "storeId": shop.merchant.store_id, "userId": user, "amount": "12.34", "idempotencyKey": key, "complete": true });
+    let first = t
+        .ok(Some(&shop.cashier), record, json!({ "i": input }))
+        .await;
+    assert_eq!(first["recordOrder"]["idempotencyKey"], key);
+    assert_eq!(first["recordOrder"]["amount"], "12.34");
+    let again = t
+        .ok(Some(&shop.cashier), record, json!({ "i": input }))
+        .await;
+    assert_eq!(again["recordOrder"], first["recordOrder"]);
+    assert_eq!(t.count("orders").await, 1);
+}
+
 #[tokio::test]
 async fn orders_by_member_code_complete_later_and_list_by_status() {
     let t = TestApp::new().await;
