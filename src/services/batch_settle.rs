@@ -314,15 +314,46 @@ pub async fn settle_run(
         return Ok(None);
     }
     crate::db::claim_writer(tx).await?;
-    // Ids for what the run may insert: an entry per order while the queue program runs (as
-    // far as this instance knows), a transaction per order for the queue and one for points.
-    let queue_known_off = known
-        .programs
-        .as_ref()
-        .is_some_and(|p| !p.set.queue.as_ref().is_some_and(|q| q.enabled));
-    let reserve = (if queue_known_off { 0 } else { run.len() }, 2 * run.len());
-    let (state, version, reserved) =
-        queue::lock_merchant_and_programs(tx, merchant_id, first.now, reserve).await?;
+    // Each key's first order of the run is inserted at once, complete (a key used before
+    // inserts nothing); later orders of the run with the same key are its replays, or
+    // conflicts.
+    let mut firsts: Vec<&CashCompletion> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for c in run {
+        if seen.insert(c.recording.idempotency_key.as_str()) {
+            firsts.push(c);
+        }
+    }
+    let (state, version, reserved, inserted) = if tx.get_database_backend() == DbBackend::Postgres {
+        // Ids for what the run may insert: an entry per order while the queue program runs
+        // (as far as this instance knows), a transaction per order for the queue and one for
+        // points.
+        let queue_known_off = known
+            .programs
+            .as_ref()
+            .is_some_and(|p| !p.set.queue.as_ref().is_some_and(|q| q.enabled));
+        let reserve = (if queue_known_off { 0 } else { run.len() }, 2 * run.len());
+        let locked = match lock_and_insert(tx, merchant_id, reserve, &firsts).await? {
+            Some(locked) => locked,
+            None => {
+                // The merchant's first completion: its queue state is created first.
+                queue::lock_merchant(tx, merchant_id, first.now).await?;
+                lock_and_insert(tx, merchant_id, reserve, &firsts)
+                    .await?
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("queue state vanished")))?
+            }
+        };
+        (
+            locked.state,
+            locked.version,
+            Some(locked.reserved),
+            Some(locked.orders),
+        )
+    } else {
+        let (state, version) =
+            queue::lock_merchant_and_programs(tx, merchant_id, first.now).await?;
+        (state, version, None, None)
+    };
     let Remembered {
         mut referrers,
         mut accounts,
@@ -335,25 +366,27 @@ pub async fn settle_run(
         Some(programs) => programs,
         None => programs::current(tx, merchant_id).await?,
     };
-    if programs.set.value_added.as_ref().is_some_and(|v| v.enabled) {
+    // The orders inserted with the lock carry the version read with it; a newer one (added
+    // since that statement began) means settling them one by one.
+    let mismatched = inserted.is_some() && programs.version != version;
+    if mismatched || programs.set.value_added.as_ref().is_some_and(|v| v.enabled) {
+        if let Some(orders) = &inserted {
+            // Nothing of the run may stay but the lock.
+            order::Entity::delete_many()
+                .filter(order::Column::Id.is_in(orders.iter().map(|o| o.id)))
+                .exec(tx)
+                .await?;
+        }
         return Ok(None);
     }
-
-    // Each key's first order of the run is inserted now, complete (a key used before inserts
-    // nothing); later orders of the run with the same key are its replays, or conflicts.
-    let mut firsts: Vec<&CashCompletion> = Vec::new();
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for c in run {
-        if seen.insert(c.recording.idempotency_key.as_str()) {
-            firsts.push(c);
-        }
-    }
-    let mut inserted: HashMap<String, order::Model> =
-        insert_orders(tx, &firsts, merchant_id, programs.version)
-            .await?
-            .into_iter()
-            .map(|o| (o.idempotency_key.clone(), o))
-            .collect();
+    let inserted = match inserted {
+        Some(orders) => orders,
+        None => insert_orders(tx, &firsts, merchant_id, programs.version).await?,
+    };
+    let mut inserted: HashMap<String, order::Model> = inserted
+        .into_iter()
+        .map(|o| (o.idempotency_key.clone(), o))
+        .collect();
     let used_before: Vec<&str> = firsts
         .iter()
         .map(|c| c.recording.idempotency_key.as_str())
@@ -892,36 +925,145 @@ pub async fn settle_run(
     }))
 }
 
+/// Ids taken from the sequences for rows a run will insert, so every write of the run can go
+/// in one statement; in order, after the lock. Ids a run does not use are skipped, as a
+/// rolled-back insert skips them.
+#[derive(Debug, Default)]
+struct Reserved {
+    entries: Vec<i64>,
+    transactions: Vec<i64>,
+}
+
+/// What the run's first statement on PostgreSQL gives.
+struct Locked {
+    state: queue_state::Model,
+    /// The merchant's program version (0 before any), also written on the orders.
+    version: i32,
+    reserved: Reserved,
+    /// The orders inserted (a key used before inserts nothing).
+    orders: Vec<order::Model>,
+}
+
+/// PostgreSQL, one statement (its `BEGIN` in the same write): the merchant's lock, its
+/// program version, `reserve` = (queue entry ids, ledger transaction ids) drawn once the
+/// lock is held, and each key's first order of the run inserted after it. `None` (nothing
+/// done) when the merchant has no queue state yet.
+async fn lock_and_insert(
+    tx: &impl ConnectionTrait,
+    merchant_id: i64,
+    reserve: (usize, usize),
+    firsts: &[&CashCompletion],
+) -> AppResult<Option<Locked>> {
+    let rows = firsts
+        .iter()
+        .map(|c| {
+            let r = &c.recording;
+            Ok(OrderRow {
+                merchant_id,
+                store_id: r.store_id,
+                user_id: r.user_id,
+                amount: to_fen(r.amount)?,
+                status: ORDER_COMPLETED,
+                idempotency_key: &r.idempotency_key,
+                fingerprint: &r.fingerprint,
+                recorded_by: r.recorded_by,
+                at: c.now,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut statement = crate::db::with_json_rows(LOCK_AND_INSERT, &rows)?;
+    if let Some(values) = statement.values.as_mut() {
+        values.0.extend([
+            merchant_id.into(),
+            (reserve.0 as i64).into(),
+            (reserve.1 as i64).into(),
+        ]);
+    }
+    let rows = tx.query_all(statement).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let ids = |column: &str| -> AppResult<Vec<i64>> {
+        let text: String = first.try_get("", column)?;
+        text.split(',')
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse().map_err(|_| {
+                    AppError::Internal(anyhow::anyhow!("a reserved id is not a number: {id}"))
+                })
+            })
+            .collect()
+    };
+    let mut orders = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>>("o_", "id")?.is_some() {
+            orders.push(order::Model::from_query_result(row, "o_")?);
+        }
+    }
+    Ok(Some(Locked {
+        state: queue_state::Model::from_query_result(first, "")?,
+        version: first.try_get("", "program_version")?,
+        reserved: Reserved {
+            entries: ids("entry_ids")?,
+            transactions: ids("transaction_ids")?,
+        },
+        orders,
+    }))
+}
+
+/// The lock is taken first: the insert and the ids read `s`, so no order is written and no
+/// id drawn before it is held. One row per inserted order (its columns prefixed `o_`), or
+/// one with them null when none was; none without a queue state.
+const LOCK_AND_INSERT: &str = "WITH s AS (SELECT * FROM queue_states WHERE merchant_id = $2 \
+    FOR UPDATE), \
+    v AS (SELECT COALESCE(MAX(version), 0) AS version FROM program_versions \
+    WHERE merchant_id = $2), \
+    ids AS (SELECT array_to_string(ARRAY(SELECT nextval('queue_entries_id_seq') \
+    FROM generate_series(1, $3)), ',') AS entry_ids, \
+    array_to_string(ARRAY(SELECT nextval('ledger_transactions_id_seq') \
+    FROM generate_series(1, $4)), ',') AS transaction_ids FROM s), \
+    o AS (INSERT INTO orders (merchant_id, store_id, user_id, amount, cash_paid, points_used, \
+    status, idempotency_key, fingerprint, program_version, recorded_by, created_at, \
+    completed_at) \
+    SELECT r.merchant_id, r.store_id, r.user_id, r.amount, r.amount, 0, r.status, \
+    r.idempotency_key, r.fingerprint, v.version, r.recorded_by, r.at, r.at \
+    FROM s, v, json_to_recordset($1::json) AS r(merchant_id bigint, store_id bigint, \
+    user_id bigint, amount bigint, status text, idempotency_key text, fingerprint text, \
+    recorded_by bigint, at timestamptz) \
+    ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING *) \
+    SELECT s.*, v.version AS program_version, ids.entry_ids, ids.transaction_ids, \
+    o.id AS o_id, o.merchant_id AS o_merchant_id, o.store_id AS o_store_id, \
+    o.user_id AS o_user_id, o.amount AS o_amount, o.cash_paid AS o_cash_paid, \
+    o.points_used AS o_points_used, o.status AS o_status, \
+    o.idempotency_key AS o_idempotency_key, o.fingerprint AS o_fingerprint, \
+    o.program_version AS o_program_version, o.recorded_by AS o_recorded_by, \
+    o.refund_reason AS o_refund_reason, o.created_at AS o_created_at, \
+    o.completed_at AS o_completed_at, o.refunded_at AS o_refunded_at, \
+    o.refunded_amount AS o_refunded_amount \
+    FROM s CROSS JOIN v CROSS JOIN ids LEFT JOIN o ON true";
+
+/// An order paid in cash and completed when recorded, as [`LOCK_AND_INSERT`] reads it.
+#[derive(Serialize)]
+struct OrderRow<'a> {
+    merchant_id: i64,
+    store_id: i64,
+    user_id: i64,
+    amount: i64,
+    status: &'static str,
+    idempotency_key: &'a str,
+    fingerprint: &'a str,
+    recorded_by: Option<i64>,
+    at: DateTime<Utc>,
+}
+
 /// Inserts each key's first order of the run, complete; the ones inserted come back (a key
-/// used before inserts nothing). PostgreSQL takes the rows as JSON, one text for any run.
+/// used before inserts nothing). PostgreSQL does this with the lock ([`lock_and_insert`]).
 async fn insert_orders(
     tx: &impl ConnectionTrait,
     firsts: &[&CashCompletion],
     merchant_id: i64,
     program_version: i32,
 ) -> AppResult<Vec<order::Model>> {
-    if tx.get_database_backend() == DbBackend::Postgres {
-        let rows = firsts
-            .iter()
-            .map(|c| {
-                let r = &c.recording;
-                Ok(OrderRow {
-                    merchant_id,
-                    store_id: r.store_id,
-                    user_id: r.user_id,
-                    amount: to_fen(r.amount)?,
-                    status: ORDER_COMPLETED,
-                    idempotency_key: &r.idempotency_key,
-                    fingerprint: &r.fingerprint,
-                    program_version,
-                    recorded_by: r.recorded_by,
-                    at: c.now,
-                })
-            })
-            .collect::<AppResult<Vec<_>>>()?;
-        let statement = crate::db::with_json_rows(INSERT_ORDERS, &rows)?;
-        return Ok(order::Model::find_by_statement(statement).all(tx).await?);
-    }
     let rows = firsts
         .iter()
         .map(|c| {
@@ -953,31 +1095,6 @@ async fn insert_orders(
         .exec_with_returning_many(tx)
         .await?)
 }
-
-/// An order paid in cash and completed when recorded, as [`INSERT_ORDERS`] reads it.
-#[derive(Serialize)]
-struct OrderRow<'a> {
-    merchant_id: i64,
-    store_id: i64,
-    user_id: i64,
-    amount: i64,
-    status: &'static str,
-    idempotency_key: &'a str,
-    fingerprint: &'a str,
-    program_version: i32,
-    recorded_by: Option<i64>,
-    at: DateTime<Utc>,
-}
-
-const INSERT_ORDERS: &str = "INSERT INTO orders (merchant_id, store_id, user_id, amount, \
-    cash_paid, points_used, status, idempotency_key, fingerprint, program_version, \
-    recorded_by, created_at, completed_at) \
-    SELECT merchant_id, store_id, user_id, amount, amount, 0, status, idempotency_key, \
-    fingerprint, program_version, recorded_by, at, at \
-    FROM json_to_recordset($1::json) AS r(merchant_id bigint, store_id bigint, \
-    user_id bigint, amount bigint, status text, idempotency_key text, fingerprint text, \
-    program_version integer, recorded_by bigint, at timestamptz) \
-    ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING *";
 
 /// One order's own result.
 fn answer(fate: Fate, orders: &[order::Model]) -> AppResult<order::Model> {

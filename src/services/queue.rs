@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use sea_orm::{
     sea_query::{Expr, OnConflict},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
 
@@ -61,79 +61,28 @@ pub async fn lock_merchant(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("queue state vanished")))
 }
 
-/// Ids taken from the sequences (PostgreSQL) for rows a run will insert, so every write of
-/// the run can go in one statement; in order, after the lock. Ids a run does not use are
-/// skipped, as a rolled-back insert skips them.
-#[derive(Debug, Default)]
-pub struct Reserved {
-    pub entries: Vec<i64>,
-    pub transactions: Vec<i64>,
-}
-
 /// [`lock_merchant`], with the merchant's current program version (0 before any) read in
-/// the same statement, and on PostgreSQL `reserve` = (queue entry ids, ledger transaction
-/// ids) taken once the lock is held (`None` when the queue state was only now created).
+/// the same statement (PostgreSQL's settlement has its own: `batch_settle`).
 pub async fn lock_merchant_and_programs(
     tx: &impl ConnectionTrait,
     merchant_id: i64,
     now: DateTime<Utc>,
-    reserve: (usize, usize),
-) -> AppResult<(queue_state::Model, i32, Option<Reserved>)> {
+) -> AppResult<(queue_state::Model, i32)> {
     let backend = tx.get_database_backend();
-    let statement = match backend {
-        // The CTE takes the lock first; the ids are drawn as its row is read.
-        DbBackend::Postgres => Statement::from_sql_and_values(
-            backend,
-            "WITH s AS (SELECT * FROM queue_states WHERE merchant_id = $1 FOR UPDATE) \
-             SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = $1) \
-             AS program_version, \
-             array_to_string(ARRAY(SELECT nextval('queue_entries_id_seq') \
-             FROM generate_series(1, $2)), ',') AS entry_ids, \
-             array_to_string(ARRAY(SELECT nextval('ledger_transactions_id_seq') \
-             FROM generate_series(1, $3)), ',') AS transaction_ids FROM s",
-            [
-                merchant_id.into(),
-                (reserve.0 as i64).into(),
-                (reserve.1 as i64).into(),
-            ],
-        ),
-        _ => Statement::from_sql_and_values(
-            backend,
-            "SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = ?) \
-             AS program_version FROM queue_states s WHERE s.merchant_id = ?",
-            [merchant_id.into(), merchant_id.into()],
-        ),
-    };
-    let row = match tx.query_one(statement).await? {
-        Some(row) => row,
-        None => {
-            let state = lock_merchant(tx, merchant_id, now).await?;
-            let version = super::programs::current(tx, merchant_id).await?.version;
-            return Ok((state, version, None));
-        }
+    let statement = Statement::from_sql_and_values(
+        backend,
+        "SELECT s.*, (SELECT MAX(v.version) FROM program_versions v WHERE v.merchant_id = ?) \
+         AS program_version FROM queue_states s WHERE s.merchant_id = ?",
+        [merchant_id.into(), merchant_id.into()],
+    );
+    let Some(row) = tx.query_one(statement).await? else {
+        let state = lock_merchant(tx, merchant_id, now).await?;
+        let version = super::programs::current(tx, merchant_id).await?.version;
+        return Ok((state, version));
     };
     let state = queue_state::Model::from_query_result(&row, "")?;
     let version: Option<i32> = row.try_get("", "program_version")?;
-    let reserved = if backend == DbBackend::Postgres {
-        let ids = |column: &str| -> AppResult<Vec<i64>> {
-            let text: String = row.try_get("", column)?;
-            text.split(',')
-                .filter(|id| !id.is_empty())
-                .map(|id| {
-                    id.parse().map_err(|_| {
-                        AppError::Internal(anyhow::anyhow!("a reserved id is not a number: {id}"))
-                    })
-                })
-                .collect()
-        };
-        Some(Reserved {
-            entries: ids("entry_ids")?,
-            transactions: ids("transaction_ids")?,
-        })
-    } else {
-        None
-    };
-    Ok((state, version.unwrap_or(0), reserved))
+    Ok((state, version.unwrap_or(0)))
 }
 
 /// The first `slots` live entries, in queue order: an index range scan, whatever the length
