@@ -216,11 +216,17 @@ async fn alone(db: &DatabaseConnection, work: &Work) -> Outcome {
 
 /// Runs one job in a transaction of its own for a caller waiting on it; stops (and writes
 /// nothing) if the caller goes away meanwhile, as a request's own transaction would.
-async fn alone_for(db: &DatabaseConnection, merchant_id: i64, lane: &Lane, job: &mut Job) {
+async fn alone_for(
+    db: &DatabaseConnection,
+    merchant_id: i64,
+    lane: &Lane,
+    job: &mut Job,
+    in_memory: &AtomicU64,
+) {
     let outcome = tokio::select! {
         biased;
         _ = job.reply.closed() => return,
-        outcome = alone_fast(db, merchant_id, lane, job.cash.clone(), &job.work) => outcome,
+        outcome = alone_fast(db, merchant_id, lane, job.cash.clone(), &job.work, in_memory) => outcome,
     };
     let (reply, _) = oneshot::channel();
     let reply = std::mem::replace(&mut job.reply, reply);
@@ -235,12 +241,14 @@ async fn alone_fast(
     lane: &Lane,
     cash: Option<Arc<CashCompletion>>,
     work: &Work,
+    in_memory: &AtomicU64,
 ) -> Outcome {
     if let Some(cash) = cash {
         let txn = db.begin().await?;
         let known = lane.take_remembered();
         match batch_settle::settle_run(&txn, merchant_id, &[cash.as_ref()], known).await {
             Ok(Some(settled)) => {
+                in_memory.fetch_add(1, Ordering::Relaxed);
                 let mut outcomes = settled.outcomes;
                 let outcome = outcomes
                     .pop()
@@ -285,7 +293,7 @@ async fn run_batch(
     let mut jobs: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
     if jobs.len() <= 1 {
         for job in &mut jobs {
-            alone_for(&db, merchant_id, &lane, job).await;
+            alone_for(&db, merchant_id, &lane, job, &in_memory).await;
         }
         return 0;
     }
@@ -308,7 +316,7 @@ async fn run_batch(
         Batch::Abandoned => {
             for job in &mut jobs {
                 if !job.reply.is_closed() {
-                    alone_for(&db, merchant_id, &lane, job).await;
+                    alone_for(&db, merchant_id, &lane, job, &in_memory).await;
                 }
             }
             0
@@ -316,7 +324,7 @@ async fn run_batch(
         Batch::Failed(err) => {
             tracing::warn!(error = %format!("{err:#}"), jobs = jobs.len(), "a group commit failed; its jobs run again one by one");
             for job in &mut jobs {
-                alone_for(&db, merchant_id, &lane, job).await;
+                alone_for(&db, merchant_id, &lane, job, &in_memory).await;
             }
             0
         }

@@ -276,3 +276,45 @@ async fn a_hundred_simultaneous_sales_leave_a_solvent_pool() {
     assert!(supply * price <= pool, "{s}");
     t.assert_audit_clean().await;
 }
+
+/// Turned on after cash orders were settled in memory (a settlement remembers the programs
+/// in force), the program applies from the next order on: that order settles through its
+/// own code, exactly as RULES.md's first mint, once; sent again it replays.
+#[tokio::test]
+async fn turned_on_after_orders_settled_in_memory_it_applies_to_the_next_order() {
+    let t = TestApp::new().await;
+    let shop = t.shop(2).await;
+    let (a, b) = (&shop.shoppers[0], &shop.shoppers[1]);
+    let before = t.order(&shop, &a.1, "100.00", json!({})).await;
+    assert!(before["errors"].is_null(), "{before}");
+    assert_eq!(t.app.state.commits.in_memory(), 1, "settled in memory");
+    t.configure(
+        &shop.merchant,
+        json!({
+            "valueAdded": { "enabled": true, "poolRatio": "0.30", "mintRatio": "0.70" },
+            "rebate": { "enabled": false, "rebateRate": "0.05" },
+        }),
+    )
+    .await;
+    let key = json!({ "idempotencyKey": "after-value-added" });
+    let after = t.order(&shop, &b.1, "100.00", key.clone()).await;
+    assert_eq!(
+        after["data"]["recordOrder"]["rewards"],
+        json!([
+            { "kind": "VALUE_ADDED_POOL", "amount": "30.00", "unit": "CNY", "beneficiary": null },
+            { "kind": "VALUE_ADDED_POINTS", "amount": "70.0000", "unit": "VA_POINTS", "beneficiary": { "id": b.1 } },
+        ])
+    );
+    assert_eq!(t.app.state.commits.in_memory(), 1, "not settled in memory");
+    assert_eq!(
+        state(&t, &shop).await,
+        json!({ "pool": "30.00", "supply": "70.0000", "price": "0.4285" })
+    );
+    let again = t.order(&shop, &b.1, "100.00", key).await;
+    assert_eq!(
+        again["data"]["recordOrder"]["id"],
+        after["data"]["recordOrder"]["id"]
+    );
+    assert_eq!(t.count("orders").await, 2);
+    t.assert_audit_clean().await;
+}
