@@ -284,6 +284,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    /// Callers of `keys`, come while the first read is out and settled into waiting.
+    async fn waiting(
+        shared: &Shared,
+        keys: impl IntoIterator<Item = u32>,
+    ) -> Vec<tokio::task::JoinHandle<Option<(u32, u64)>>> {
+        let callers = keys.into_iter().map(|k| spawn(shared, k)).collect();
+        settle().await;
+        callers
+    }
+
     #[tokio::test]
     async fn a_lone_caller_reads_at_once_and_a_missing_row_is_none() {
         let table = Table::new();
@@ -299,8 +309,7 @@ mod tests {
         let (table, shared, first) = a_read_out().await;
         // A write commits after the first read was sent: later callers must see it.
         table.version.store(1, Ordering::SeqCst);
-        let later: Vec<_> = [2, 3, 2, 0].iter().map(|k| spawn(&shared, *k)).collect();
-        settle().await;
+        let later = waiting(&shared, [2, 3, 2, 0]).await;
         assert_eq!(table.reads().len(), 1, "the others wait for the read out");
         table.finish(2);
         assert_eq!(answer(first).await, Some((1, 0)));
@@ -323,9 +332,7 @@ mod tests {
     #[tokio::test]
     async fn a_reader_whose_request_stops_hands_its_waiters_on() {
         let (table, shared, first) = a_read_out().await;
-        let second = spawn(&shared, 2);
-        let third = spawn(&shared, 3);
-        settle().await;
+        let [second, third]: [_; 2] = waiting(&shared, [2, 3]).await.try_into().unwrap();
         // The first request stops while its read is out (a timeout, a client gone).
         stop(first).await;
         table.finish(1);
@@ -346,13 +353,10 @@ mod tests {
     #[tokio::test]
     async fn a_read_asks_for_at_most_max_keys_and_the_rest_go_in_the_next() {
         let (table, shared, first) = a_read_out().await;
-        let waiting: Vec<_> = (0..MAX_KEYS as u32 + 10)
-            .map(|k| spawn(&shared, 10 + k))
-            .collect();
-        settle().await;
+        let callers = waiting(&shared, (0..MAX_KEYS as u32 + 10).map(|k| 10 + k)).await;
         table.finish(3);
         assert_eq!(answer(first).await, Some((1, 0)));
-        for (k, caller) in waiting.into_iter().enumerate() {
+        for (k, caller) in callers.into_iter().enumerate() {
             assert_eq!(answer(caller).await, Some((10 + k as u32, 0)));
         }
         let sizes: Vec<usize> = table.reads().iter().map(Vec::len).collect();
@@ -362,9 +366,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_that_goes_away_is_skipped() {
         let (table, shared, first) = a_read_out().await;
-        let gone = spawn(&shared, 2);
-        let stays = spawn(&shared, 3);
-        settle().await;
+        let [gone, stays]: [_; 2] = waiting(&shared, [2, 3]).await.try_into().unwrap();
         stop(gone).await;
         table.finish(2);
         assert_eq!(answer(first).await, Some((1, 0)));
