@@ -5,9 +5,11 @@
 //!   must give ([`policy::missing_variable_refusal`]);
 //! - once parsed: introspection in production ([`policy::introspection_refusal`]), then its
 //!   text inputs ([`policy::input_text_refusal`]);
-//! - validation: a document without variables that passed validation once passes it again
-//!   with the same result (the schema does not change while the server runs), so that result
-//!   is kept for it instead of validating the document again.
+//! - validation: a document that passed validation once passes it again with the same
+//!   result (the schema does not change while the server runs), so that result is kept for
+//!   it; of the rules only one reads the variables' values (each argument given by a
+//!   variable has a value of its type, `async_graphql::check_variable_values`), and a kept
+//!   document with variables goes through that one alone.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -34,7 +36,7 @@ impl ExtensionFactory for Checks {
             max_cost: self.max_cost,
             introspection_off: self.introspection_off,
             validated: self.validated.clone(),
-            key: Mutex::new(None),
+            kept: Mutex::new(None),
         })
     }
 }
@@ -42,7 +44,7 @@ impl ExtensionFactory for Checks {
 /// A document (its text and the operation named) whose validation result is kept.
 type Key = (Box<str>, Option<Box<str>>);
 
-/// Validation results of documents without variables, bounded as parsed documents are.
+/// Validation results of documents that passed it, bounded as parsed documents are.
 pub type Validated = documents::Bounded<Key, ValidationResult>;
 
 struct RequestChecks {
@@ -50,10 +52,21 @@ struct RequestChecks {
     introspection_off: bool,
     validated: Arc<Validated>,
     /// This request's document, when its validation result may be kept.
-    key: Mutex<Option<Key>>,
+    kept: Mutex<Option<Kept>>,
+}
+
+enum Kept {
+    /// Not validated before: validated in full, and its result kept if it passes.
+    Unknown(Key),
+    /// Validated before: the outcome with this request's variables.
+    Decided(Result<ValidationResult, Vec<ServerError>>),
 }
 
 impl RequestChecks {
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn after_parsing(
         &self,
         document: &ExecutableDocument,
@@ -84,11 +97,11 @@ impl Extension for RequestChecks {
         {
             return Err(refusal);
         }
-        if request.variables.is_empty() && request.query.len() <= documents::MAX_CACHED_TEXT {
-            *self.key.lock().unwrap_or_else(PoisonError::into_inner) = Some((
+        if request.query.len() <= documents::MAX_CACHED_TEXT {
+            *self.kept() = Some(Kept::Unknown((
                 request.query.as_str().into(),
                 request.operation_name.as_deref().map(Into::into),
-            ));
+            )));
         }
         next.run(ctx, request).await
     }
@@ -101,10 +114,28 @@ impl Extension for RequestChecks {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        match self.after_parsing(&document, variables) {
-            Some(refusal) => Err(refusal),
-            None => Ok(document),
+        if let Some(refusal) = self.after_parsing(&document, variables) {
+            return Err(refusal);
         }
+        let mut kept = self.kept();
+        if let Some(Kept::Unknown(key)) = kept.as_ref() {
+            if let Some(result) = self.validated.get(key) {
+                let decided = if variables.is_empty() {
+                    Ok(result)
+                } else {
+                    async_graphql::check_variable_values(
+                        &ctx.schema_env.registry,
+                        &document,
+                        variables,
+                        key.1.as_deref(),
+                    )
+                    .map(|()| result)
+                };
+                *kept = Some(Kept::Decided(decided));
+            }
+        }
+        drop(kept);
+        Ok(document)
     }
 
     async fn validation(
@@ -112,19 +143,15 @@ impl Extension for RequestChecks {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let key = self
-            .key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let Some(key) = key else {
-            return next.run(ctx).await;
-        };
-        if let Some(result) = self.validated.get(&key) {
-            return Ok(result);
+        let kept = self.kept().take();
+        match kept {
+            Some(Kept::Decided(outcome)) => outcome,
+            Some(Kept::Unknown(key)) => {
+                let result = next.run(ctx).await?;
+                self.validated.insert(key, result);
+                Ok(result)
+            }
+            None => next.run(ctx).await,
         }
-        let result = next.run(ctx).await?;
-        self.validated.insert(key, result);
-        Ok(result)
     }
 }

@@ -1,6 +1,6 @@
 //! Oversized, too-deep and too-complex requests are refused before they do work.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -237,8 +237,8 @@ async fn a_response_over_the_size_bound_is_refused() {
     assert!(response["data"].is_null());
 }
 
-/// Documents are parsed and (without variables) validated once and kept: every check still
-/// holds on every request that sends one again, and what fails keeps failing the same way.
+/// Documents are parsed and validated once and kept: every check still holds on every
+/// request that sends one again, and what fails keeps failing the same way.
 #[tokio::test]
 async fn a_document_sent_again_is_checked_again() {
     let t = TestApp::with_config(|c| c.max_query_cost = 20).await;
@@ -303,4 +303,70 @@ async fn a_document_sent_again_is_checked_again() {
             .await;
         assert_eq!(error_code(&control), "INVALID_INPUT", "{control}");
     }
+}
+
+/// A document with variables is validated in full once and kept; every later request's
+/// values are still checked against the arguments' types, with the same refusal as a full
+/// validation gives, and a refused request changes nothing.
+#[tokio::test]
+async fn a_kept_document_still_checks_each_requests_variable_values() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let (shopper, user_id) = &shop.shoppers[0];
+    let rename = "mutation($n: String!) { setNickname(nickname: $n) { nickname } }";
+    let input = |complete: Value| {
+        json!({ "i": {
+            "storeId": shop.merchant.store_id,
+            "userId": user_id,
+            "amount": "12.50",
+            "idempotencyKey": unique("k"),
+            "complete": complete,
+        } })
+    };
+
+    // Refused before the document was ever kept: a full validation.
+    let full_rename = t.gql(Some(shopper), rename, json!({ "n": 5 })).await;
+    let full_order = t
+        .gql(Some(&shop.cashier), RECORD, input(json!("yes")))
+        .await;
+    for refused in [&full_rename, &full_order] {
+        assert_eq!(error_code(refused), "INVALID_INPUT", "{refused}");
+        assert!(
+            refused["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid value for argument"),
+            "{refused}"
+        );
+        assert!(refused["data"].is_null(), "{refused}");
+    }
+
+    for round in 0..3 {
+        // Good values: the document passes (and is kept from the first of them on).
+        let renamed = t
+            .ok(
+                Some(shopper),
+                rename,
+                json!({ "n": format!("Ann {round}") }),
+            )
+            .await;
+        assert_eq!(renamed["setNickname"]["nickname"], format!("Ann {round}"));
+        let order = t.gql(Some(&shop.cashier), RECORD, input(json!(true))).await;
+        assert_eq!(
+            order["data"]["recordOrder"]["status"], "COMPLETED",
+            "{order}"
+        );
+
+        // Bad values after it was kept: the same refusal, word for word.
+        let rename_again = t.gql(Some(shopper), rename, json!({ "n": 5 })).await;
+        assert_eq!(rename_again, full_rename, "round {round}");
+        let order_again = t
+            .gql(Some(&shop.cashier), RECORD, input(json!("yes")))
+            .await;
+        assert_eq!(order_again, full_order, "round {round}");
+    }
+    // Three orders, one per round: none of the refused ones was recorded.
+    assert_eq!(t.count("orders").await, 3);
+    let me = t.ok(Some(shopper), "{ me { nickname } }", json!({})).await;
+    assert_eq!(me["me"]["nickname"], "Ann 2");
 }

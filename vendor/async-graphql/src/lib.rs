@@ -251,7 +251,7 @@ pub use schema::{IntrospectionMode, Schema, SchemaBuilder, SchemaEnv};
 pub use static_assertions_next;
 pub use subscription::SubscriptionType;
 pub use types::*;
-pub use validation::{ValidationMode, ValidationResult, VisitorContext};
+pub use validation::{check_variable_values, ValidationMode, ValidationResult, VisitorContext};
 pub use validators::CustomValidator;
 
 /// An alias of [async_graphql::Error](struct.Error.html). Present for backward

@@ -126,3 +126,24 @@ pub(crate) fn check_rules(
         depth,
     })
 }
+
+/// Patched (see PATCHED.md): the one rule of [`check_rules`] whose outcome depends on the
+/// request's variable values (`ArgumentsOfCorrectType`: each argument given by a variable
+/// has a value of the argument's type). A document that passed every rule with some
+/// variables passes them all with others exactly when it passes this one, as long as no
+/// field computes its complexity from its arguments and no complexity limit is set.
+pub fn check_variable_values(
+    registry: &Registry,
+    doc: &ExecutableDocument,
+    variables: &Variables,
+    operation_name: Option<&str>,
+) -> Result<(), Vec<ServerError>> {
+    let mut ctx = VisitorContext::new(registry, doc, Some(variables), operation_name);
+    let mut visitor = VisitorNil.with(rules::ArgumentsOfCorrectType::default());
+    visit(&mut visitor, &mut ctx, doc);
+    if ctx.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ctx.errors.into_iter().map(Into::into).collect())
+    }
+}
