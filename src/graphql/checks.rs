@@ -155,3 +155,42 @@ impl Extension for RequestChecks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A kept document with variables is checked again by `check_variable_values` alone,
+    /// which is whole only while nothing else in validation reads the variables' values: a
+    /// complexity computed from a field's arguments (async-graphql's `complexity` attribute
+    /// on a field) or a complexity limit would.
+    #[test]
+    fn no_field_computes_its_complexity_from_its_arguments() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("the source tree") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        assert!(files.len() > 50, "the sources were not found");
+        // Spelled in pieces so that this file does not find itself.
+        let attribute = ["complexity", " ="].concat();
+        let limit = ["limit_", "complexity"].concat();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a source file");
+            assert!(
+                !text.contains(&attribute) && !text.contains(&limit),
+                "{} computes complexity: keep validation results only for documents \
+                 without variables (src/graphql/checks.rs) or check complexity per request",
+                file.display()
+            );
+        }
+    }
+}
