@@ -11,7 +11,7 @@
 //!   variable has a value of its type, `async_graphql::check_variable_values`), and a kept
 //!   document with variables goes through that one alone.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_graphql::{
     extensions::{
@@ -63,7 +63,7 @@ enum Kept {
 }
 
 impl RequestChecks {
-    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+    fn kept(&self) -> MutexGuard<'_, Option<Kept>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
