@@ -57,6 +57,9 @@ pub struct Fenhong {
     pub schema: FenhongSchema,
     /// Documents parsed before, shared by every request.
     pub documents: Arc<graphql::documents::DocumentCache>,
+    /// Where open subscription connections are served: the server's live threads
+    /// ([`Fenhong::serve_live_on`]); `None`, the runtime the request came in on.
+    pub live_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Fenhong {
@@ -149,7 +152,16 @@ impl Fenhong {
             state,
             schema,
             documents: Arc::default(),
+            live_runtime: None,
         })
+    }
+
+    /// Serves open subscription connections on `runtime`'s threads from now on (a
+    /// connection upgraded to a WebSocket moves there), so fanning an event out to many
+    /// subscribers does not wait for busy request threads, nor they for it.
+    pub fn serve_live_on(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.live_runtime = Some(runtime);
+        self
     }
 
     /// Starts the clock-driven work (auto-completion, point expiry) every

@@ -72,12 +72,26 @@ pub struct Config {
     pub group_commit: bool,
     /// The most orders one group commit settles.
     pub group_commit_max: usize,
+    /// Threads that serve requests (`FENHONG_WORKERS`); unset: [`Config::request_workers`].
+    pub workers: Option<usize>,
+    /// Threads that serve open subscription connections (`FENHONG_LIVE_WORKERS`); unset: one
+    /// per core.
+    pub live_workers: Option<usize>,
     /// Development only: the server's clock starts at this instant and runs on from there
     /// (to try the console at another time of day; refused in production).
     pub clock_start: Option<DateTime<Utc>>,
     /// Development only: serve the console's files from this directory instead of the copy
     /// embedded in the binary (to work on the console without rebuilding).
     pub console_dir: Option<std::path::PathBuf>,
+}
+
+/// A thread count: unset, or a whole number from 1 to 1024.
+fn threads(value: Option<String>, name: &str) -> anyhow::Result<Option<usize>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(Some(n)),
+        _ => bail!("{name} must be a number of threads from 1 to 1024, not {value:?}"),
+    }
 }
 
 impl Config {
@@ -139,6 +153,8 @@ impl Config {
                 Some(other) => bail!("FENHONG_GROUP_COMMIT must be on or off, not {other:?}"),
             },
             group_commit_max: parse_or(var("FENHONG_GROUP_COMMIT_MAX"), 64)?,
+            workers: threads(var("FENHONG_WORKERS"), "FENHONG_WORKERS")?,
+            live_workers: threads(var("FENHONG_LIVE_WORKERS"), "FENHONG_LIVE_WORKERS")?,
             clock_start: var("FENHONG_CLOCK_START")
                 .map(|v| {
                     DateTime::parse_from_rfc3339(&v)
@@ -183,6 +199,8 @@ impl Config {
             wechatpay_api_base: DEFAULT_WECHATPAY_API_BASE.into(),
             group_commit: true,
             group_commit_max: 64,
+            workers: None,
+            live_workers: None,
             clock_start: None,
             console_dir: None,
         }
@@ -193,6 +211,46 @@ impl Config {
         self.wechat
             .as_ref()
             .map_or(DEVELOPMENT_APPID, |w| w.appid.as_str())
+    }
+
+    /// Whether the database runs on this machine: SQLite, or PostgreSQL at a loopback
+    /// address or a Unix socket.
+    pub fn database_is_local(&self) -> bool {
+        use sea_orm::sqlx::postgres::PgConnectOptions;
+        if !self.database_url.starts_with("postgres") {
+            return true;
+        }
+        let Ok(options) = self.database_url.parse::<PgConnectOptions>() else {
+            return false;
+        };
+        let host = options.get_host();
+        host.starts_with('/')
+            || host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Threads that serve requests, on a machine of `cores` cores: `FENHONG_WORKERS`, else
+    /// one per core, less one (at least one) when the database runs on this machine. Its
+    /// backends need a core there, and request threads that outnumber the cores left to
+    /// them wake each other for every few requests: on two cores with PostgreSQL beside
+    /// it, one request thread served a logged-in lookup a fifth faster than two
+    /// (BENCHMARKS.md).
+    pub fn request_workers(&self, cores: usize) -> usize {
+        self.workers.unwrap_or(if self.database_is_local() {
+            cores.saturating_sub(1).max(1)
+        } else {
+            cores.max(1)
+        })
+    }
+
+    /// Threads that serve open subscription connections, on a machine of `cores` cores:
+    /// `FENHONG_LIVE_WORKERS`, else one per core. They idle until an event goes out to the
+    /// subscribers, and then a busy request thread does not delay it.
+    pub fn live_workers(&self, cores: usize) -> usize {
+        self.live_workers.unwrap_or(cores.max(1))
     }
 
     pub fn is_production(&self) -> bool {
@@ -229,5 +287,58 @@ where
         Some(v) => v
             .parse()
             .map_err(|e| anyhow::anyhow!("invalid number {v:?}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_on_this_machine_leaves_it_a_core() {
+        let on = |url: &str| Config::development(url);
+        for local in [
+            "sqlite://fenhong.db?mode=rwc",
+            "sqlite::memory:",
+            "postgres://postgres@127.0.0.1:5432/fenhong",
+            "postgres://postgres@localhost/fenhong",
+            "postgresql://postgres@[::1]:5432/fenhong",
+            "postgres:///fenhong?host=/var/run/postgresql",
+        ] {
+            let config = on(local);
+            assert!(config.database_is_local(), "{local}");
+            assert_eq!(config.request_workers(2), 1, "{local}");
+            assert_eq!(config.request_workers(8), 7, "{local}");
+            assert_eq!(config.request_workers(1), 1, "{local}");
+        }
+        for remote in [
+            "postgres://fenhong@db.internal:5432/fenhong",
+            "postgres://fenhong@10.0.0.5/fenhong",
+        ] {
+            let config = on(remote);
+            assert!(!config.database_is_local(), "{remote}");
+            assert_eq!(config.request_workers(2), 2, "{remote}");
+        }
+        let mut set = on("sqlite::memory:");
+        set.workers = Some(3);
+        set.live_workers = Some(1);
+        assert_eq!((set.request_workers(2), set.live_workers(2)), (3, 1));
+        assert_eq!(on("sqlite::memory:").live_workers(2), 2);
+    }
+
+    #[test]
+    fn a_thread_count_is_a_whole_number_from_one() {
+        assert_eq!(threads(None, "FENHONG_WORKERS").unwrap(), None);
+        assert_eq!(
+            threads(Some("4".into()), "FENHONG_WORKERS").unwrap(),
+            Some(4)
+        );
+        for bad in ["0", "-1", "two", "1.5", "5000"] {
+            let err = threads(Some(bad.into()), "FENHONG_WORKERS").unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("FENHONG_WORKERS must be a number of threads from 1 to 1024, not {bad:?}")
+            );
+        }
     }
 }

@@ -50,10 +50,16 @@ enum Command {
     Audit,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        command => tokio::runtime::Runtime::new()?.block_on(run(command)),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::PrintSchema => {
             print!("{}", fenhong::graphql::sdl());
             Ok(())
@@ -104,22 +110,54 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Serve => serve().await,
+        Command::Serve => unreachable!("`main` serves on runtimes of its own"),
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
+/// Requests are served on one runtime, open subscription connections on another: each with
+/// its own threads (`FENHONG_WORKERS`, `FENHONG_LIVE_WORKERS`).
+fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let request_threads = config.request_workers(cores);
+    let requests = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(request_threads)
+        .enable_all()
+        .build()?;
+    let live = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.live_workers(cores))
+        .thread_name("fenhong-live")
+        .enable_all()
+        .build()?;
+    let served = requests.block_on(serve_requests(
+        config,
+        request_threads,
+        live.handle().clone(),
+    ));
+    // Subscription connections still open end here, after the request runtime.
+    live.shutdown_background();
+    served
+}
+
+async fn serve_requests(
+    config: Config,
+    request_threads: usize,
+    live: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     init_logging(&config);
     let bind = config.bind.clone();
     let clock = config.clock_start.map(|start| {
         tracing::warn!(%start, "development clock: the server's time starts at FENHONG_CLOCK_START");
         std::sync::Arc::new(fenhong::clock::StartedClock::new(start)) as fenhong::clock::SharedClock
     });
-    let app = Fenhong::start(config, clock).await?;
+    let app = Fenhong::start(config, clock).await?.serve_live_on(live);
     let background = app.spawn_background();
     let listener = TcpListener::bind(&bind).await?;
-    tracing::info!(address = %listener.local_addr()?, "serving GraphQL at /graphql");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        request_threads,
+        "serving GraphQL at /graphql"
+    );
     // Small writes go out at once: a live update or a response must not wait for the
     // client's acknowledgement of the one before (Nagle's algorithm).
     let listener = listener.tap_io(|stream| {

@@ -332,13 +332,8 @@ fn start_server(url: &str, group_commit: bool) -> anyhow::Result<(Server, String
         .local_addr()?
         .port();
     let exe = std::env::current_exe()?.with_file_name("fenhong");
-    let mut command = Command::new(exe);
-    // BENCH_SERVER_WORKERS: the server's worker threads (tokio's own setting; default, one
-    // per core).
-    if let Ok(workers) = std::env::var("BENCH_SERVER_WORKERS") {
-        command.env("TOKIO_WORKER_THREADS", workers);
-    }
-    let child = command
+    // The server reads FENHONG_WORKERS and FENHONG_LIVE_WORKERS from this environment.
+    let child = Command::new(exe)
         .env("DATABASE_URL", url)
         .env_remove("REDIS_URL")
         .env("FENHONG_BIND", format!("127.0.0.1:{port}"))

@@ -92,16 +92,25 @@ pub async fn graphql_ws(
         .max_message_size(64 * 1024);
     let speaks_protocol = upgrade.selected_protocol().is_some();
     upgrade.on_upgrade(move |socket| async move {
-        if speaks_protocol {
-            Connection::new(app, header_token).serve(socket).await
-        } else {
-            let mut socket = socket;
-            let _ = socket
-                .send(close_frame(
-                    close::SUBPROTOCOL_NOT_ACCEPTABLE,
-                    "Subprotocol not acceptable",
-                ))
-                .await;
+        let live_runtime = app.live_runtime.clone();
+        let connection = async move {
+            if speaks_protocol {
+                Connection::new(app, header_token).serve(socket).await
+            } else {
+                let mut socket = socket;
+                let _ = socket
+                    .send(close_frame(
+                        close::SUBPROTOCOL_NOT_ACCEPTABLE,
+                        "Subprotocol not acceptable",
+                    ))
+                    .await;
+            }
+        };
+        // On the live threads when the server has them (its tasks, the writer and each
+        // subscription's, are spawned there too).
+        match live_runtime {
+            Some(runtime) => drop(runtime.spawn(connection)),
+            None => connection.await,
         }
     })
 }

@@ -210,6 +210,56 @@ async fn idle_subscribers_are_pinged_and_stay_connected() {
     );
 }
 
+/// The server serves open subscription connections on threads of their own: a connection,
+/// its writer and its subscriptions run there (and end there when the client leaves), and
+/// events still reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_connections_are_served_on_the_live_threads() {
+    let t = TestApp::new().await;
+    let shop = t.shop(1).await;
+    let live = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let address = serve(t.app.clone().serve_live_on(live.handle().clone()).router()).await;
+    let tasks = || live.metrics().num_alive_tasks();
+    assert_eq!(tasks(), 0);
+
+    let (mut ws, ack) = WsClient::connect(address, &shop.shoppers[0].0).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.subscribe(
+        "w",
+        "subscription($m: ID!) { walletUpdated(merchantId: $m) { points } }",
+        json!({ "m": shop.merchant.id }),
+    )
+    .await;
+    assert_eq!(
+        ws.next().await["payload"]["data"]["walletUpdated"]["points"],
+        0
+    );
+    // The connection, its writer and the subscription.
+    assert_eq!(tasks(), 3);
+    t.order(&shop, &shop.shoppers[0].1, "100.00", json!({}))
+        .await;
+    assert_eq!(
+        ws.next().await["payload"]["data"]["walletUpdated"]["points"],
+        5
+    );
+
+    drop(ws);
+    let started = std::time::Instant::now();
+    while tasks() > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{} tasks left on the live threads after the client left",
+            tasks()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    live.shutdown_background();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_closed_when_its_token_expires() {
     let t = TestApp::with_config(|c| c.token_ttl = std::time::Duration::from_secs(2)).await;
