@@ -796,8 +796,12 @@ pub async fn settle_run(
         {
             Some((ledger_statements, planned)) => {
                 statements.extend(ledger_statements);
-                let rows = crate::db::execute_together(tx, statements).await?;
-                planned.check_balances(rows)?;
+                // The run's last statement: sent with the commit when `tx` is the
+                // transaction, so its row count is not known before it; an account that is
+                // not there fails the postings' foreign key to it all the same.
+                if let Some(rows) = crate::db::execute_together_with_commit(tx, statements).await? {
+                    planned.check_balances(rows)?;
+                }
             }
             None => {
                 crate::db::execute_together(tx, statements).await?;

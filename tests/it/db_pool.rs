@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::helpers::fresh_database_url;
+use fenhong::db::execute_together_with_commit as last_write;
 
 /// A pool of one connection on a new database, so every statement gets the same connection.
 async fn one_connection() -> (DatabaseConnection, String) {
@@ -251,4 +252,92 @@ async fn a_transaction_begins_with_its_first_statement_and_is_whole() {
     tx.execute(set(8)).await.expect("update");
     tx.commit().await.expect("commit");
     assert_eq!(value(&db).await, 8);
+}
+
+/// A transaction's last write goes with its `COMMIT` on PostgreSQL (vendor/sqlx-postgres,
+/// `sent_with_next`) and the transaction is still whole: the write reaches the server only
+/// with the commit; if it fails there, the commit fails and nothing of the transaction is
+/// kept; after a rollback or a drop nothing of it is kept either; in a savepoint it runs at
+/// once. The connection answers the next query with its own rows each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactions_last_write_goes_with_its_commit_and_is_whole() {
+    let (db, url) = one_connection().await;
+    let backend = db.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
+    let set = |value: i64| {
+        Statement::from_sql_and_values(
+            backend,
+            "UPDATE counters SET value = $1 WHERE id = 1",
+            [value.into()],
+        )
+    };
+    let insert = |id: i64| {
+        Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO counters (id, value) VALUES ($1, 0)",
+            [id.into()],
+        )
+    };
+    db.execute(set(5)).await.expect("update");
+
+    let tx = db.begin().await.expect("begin");
+    tx.execute(set(6)).await.expect("update");
+    let rows = last_write(&tx, vec![set(9)]).await.expect("last write");
+    assert_eq!(rows, if postgres { None } else { Some(1) });
+    tx.commit().await.expect("commit");
+    assert_eq!(value(&db).await, 9);
+
+    if postgres {
+        // Not sent before the commit: another connection inserts the same key meanwhile
+        // without waiting for this transaction, and the commit then fails on it whole.
+        let other = Database::connect(url.as_str()).await.expect("connect");
+        let tx = db.begin().await.expect("begin");
+        tx.execute(set(10)).await.expect("update");
+        assert_eq!(
+            last_write(&tx, vec![insert(2)]).await.expect("queued"),
+            None
+        );
+        tokio::time::timeout(Duration::from_secs(5), other.execute(insert(2)))
+            .await
+            .expect("the other insert does not wait for this transaction")
+            .expect("inserted");
+        let err = tx
+            .commit()
+            .await
+            .expect_err("the write fails at the commit");
+        assert!(err.to_string().contains("duplicate key"), "{err}");
+        assert_eq!(value(&db).await, 9, "nothing of a failed commit is kept");
+        assert_eq!(value(&other).await, 9);
+        db.execute(set(9))
+            .await
+            .expect("the connection is out of the transaction");
+
+        // A failed last write, then a rollback: the rollback succeeds.
+        let tx = db.begin().await.expect("begin");
+        tx.execute(set(11)).await.expect("update");
+        last_write(&tx, vec![insert(2)]).await.expect("queued");
+        tx.rollback().await.expect("rollback");
+        assert_eq!(value(&db).await, 9);
+    }
+
+    // A last write, then a rollback or a drop: nothing is kept.
+    let tx = db.begin().await.expect("begin");
+    last_write(&tx, vec![set(12)]).await.expect("last write");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(value(&db).await, 9);
+    let tx = db.begin().await.expect("begin");
+    last_write(&tx, vec![set(13)]).await.expect("last write");
+    drop(tx);
+    assert_eq!(value(&db).await, 9);
+
+    // In a savepoint it runs at once, and its count is known.
+    let tx = db.begin().await.expect("begin");
+    let savepoint = tx.begin().await.expect("savepoint");
+    assert_eq!(
+        last_write(&savepoint, vec![set(14)]).await.expect("write"),
+        Some(1)
+    );
+    savepoint.commit().await.expect("release");
+    tx.commit().await.expect("commit");
+    assert_eq!(value(&db).await, 14);
 }

@@ -48,6 +48,7 @@ pub(crate) use sqlx_core::driver_prelude::*;
 pub use advisory_lock::{PgAdvisoryLock, PgAdvisoryLockGuard, PgAdvisoryLockKey};
 pub use arguments::{PgArgumentBuffer, PgArguments};
 pub use column::PgColumn;
+pub use connection::deferred::{sent_with_next, SentWithNext};
 pub use connection::PgConnection;
 pub use copy::{PgCopyIn, PgPoolCopyExt};
 pub use database::Postgres;

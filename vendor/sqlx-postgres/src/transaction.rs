@@ -41,8 +41,15 @@ impl TransactionManager for PgTransactionManager {
     fn commit(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             if conn.inner.transaction_depth > 0 {
-                conn.execute(&*commit_ansi_transaction_sql(conn.inner.transaction_depth))
-                    .await?;
+                let committed = conn
+                    .execute(&*commit_ansi_transaction_sql(conn.inner.transaction_depth))
+                    .await;
+                if let Err(err) = committed {
+                    // A statement sent with the `COMMIT` failed (`sent_with_next`), or the
+                    // `COMMIT` did: the transaction has ended if the server says so.
+                    conn.end_if_idle().await?;
+                    return Err(err);
+                }
 
                 conn.inner.transaction_depth -= 1;
             }
@@ -54,10 +61,19 @@ impl TransactionManager for PgTransactionManager {
     fn rollback(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             if conn.inner.transaction_depth > 0 {
-                conn.execute(&*rollback_ansi_transaction_sql(
-                    conn.inner.transaction_depth,
-                ))
-                .await?;
+                let rolled_back = conn
+                    .execute(&*rollback_ansi_transaction_sql(
+                        conn.inner.transaction_depth,
+                    ))
+                    .await;
+                if let Err(err) = rolled_back {
+                    // A statement sent with the `ROLLBACK` failed (`sent_with_next`): what
+                    // it would have written is rolled back all the same.
+                    if conn.end_if_idle().await? {
+                        return Ok(());
+                    }
+                    return Err(err);
+                }
 
                 conn.inner.transaction_depth -= 1;
             }

@@ -203,6 +203,8 @@ impl PgConnection {
         metadata_opt: Option<Arc<PgStatementMetadata>>,
     ) -> Result<impl Stream<Item = Result<Either<PgQueryResult, PgRow>, Error>> + 'e, Error> {
         let mut logger = QueryLogger::new(query, self.inner.log_settings.clone());
+        // `sent_with_next`: in a transaction (not a savepoint), this query goes with the next.
+        let deferred = super::deferred::take_deferral(self.inner.transaction_depth);
 
         // before we continue, wait until we are "ready" to accept more queries (a deferred
         // `BEGIN` goes in the same write as this query)
@@ -275,9 +277,18 @@ impl PgConnection {
             // is still serial but it would reduce round-trips. Some kind of builder pattern that is
             // termed batching might suit this.
             self.write_sync();
+            if deferred {
+                // Its answer is read by the next query, before that query's own.
+                self.inner.deferred_ready_for_query_count += 1;
+            }
 
             // prepared statements are binary
             PgValueFormat::Binary
+        } else if deferred {
+            self.queue_deferred_simple_query(query)?;
+
+            metadata = Arc::new(PgStatementMetadata::default());
+            PgValueFormat::Text
         } else {
             // Query will trigger a ReadyForQuery
             self.inner.stream.write_msg(Query(query))?;
@@ -290,10 +301,15 @@ impl PgConnection {
             PgValueFormat::Text
         };
 
-        self.inner.stream.flush().await?;
-        self.recv_deferred().await?;
+        if !deferred {
+            self.inner.stream.flush().await?;
+            self.recv_deferred().await?;
+        }
 
         Ok(try_stream! {
+            if deferred {
+                return Ok(());
+            }
             loop {
                 let message = self.inner.stream.recv().await?;
 

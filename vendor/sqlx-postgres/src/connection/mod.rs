@@ -23,6 +23,7 @@ pub(crate) use sqlx_core::connection::*;
 
 pub use self::stream::PgStream;
 
+pub(crate) mod deferred;
 pub(crate) mod describe;
 mod establish;
 mod executor;
@@ -168,6 +169,21 @@ impl PgConnection {
         self.inner.deferred_ready_for_query_count += 1;
 
         Ok(())
+    }
+
+    /// After a failed `COMMIT` or `ROLLBACK` of a transaction (not a savepoint): reads what
+    /// the server still owes and, if it is out of the transaction, counts the transaction
+    /// as ended (so no `ROLLBACK` is sent for it later). Whether it ended.
+    pub(crate) async fn end_if_idle(&mut self) -> Result<bool, Error> {
+        if self.inner.transaction_depth != 1 {
+            return Ok(false);
+        }
+        self.wait_until_ready().await?;
+        if matches!(self.inner.transaction_status, TransactionStatus::Idle) {
+            self.inner.transaction_depth = 0;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     pub(crate) fn in_transaction(&self) -> bool {
