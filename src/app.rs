@@ -50,9 +50,13 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// A ready gateway: its state, its schema and its router.
+/// A ready gateway: its state, its schema and its router. Cheap to clone (one `Arc`: the
+/// router clones it for every request).
 #[derive(Clone)]
-pub struct Fenhong {
+pub struct Fenhong(Arc<Parts>);
+
+/// What a [`Fenhong`] holds.
+pub struct Parts {
     pub state: AppState,
     pub schema: FenhongSchema,
     /// Documents parsed before, shared by every request.
@@ -60,6 +64,13 @@ pub struct Fenhong {
     /// Where open subscription connections are served: the server's live threads
     /// ([`Fenhong::serve_live_on`]); `None`, the runtime the request came in on.
     pub live_runtime: Option<tokio::runtime::Handle>,
+}
+
+impl std::ops::Deref for Fenhong {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl Fenhong {
@@ -148,20 +159,24 @@ impl Fenhong {
             config,
         }));
         let schema = graphql::build_schema(state.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             state,
             schema,
             documents: Arc::default(),
             live_runtime: None,
-        })
+        })))
     }
 
     /// Serves open subscription connections on `runtime`'s threads from now on (a
     /// connection upgraded to a WebSocket moves there), so fanning an event out to many
     /// subscribers does not wait for busy request threads, nor they for it.
-    pub fn serve_live_on(mut self, runtime: tokio::runtime::Handle) -> Self {
-        self.live_runtime = Some(runtime);
-        self
+    pub fn serve_live_on(self, runtime: tokio::runtime::Handle) -> Self {
+        Self(Arc::new(Parts {
+            state: self.state.clone(),
+            schema: self.schema.clone(),
+            documents: self.documents.clone(),
+            live_runtime: Some(runtime),
+        }))
     }
 
     /// Starts the clock-driven work (auto-completion, point expiry) every

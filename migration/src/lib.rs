@@ -14,6 +14,7 @@ mod m20261124_000009_transfers;
 mod m20261124_000010_notifications;
 mod m20261124_000011_time_zone;
 mod m20261124_000012_busy_write_paths;
+mod m20261125_000013_paid_orders_index;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000010_notifications::Migration),
             Box::new(m20261124_000011_time_zone::Migration),
             Box::new(m20261124_000012_busy_write_paths::Migration),
+            Box::new(m20261125_000013_paid_orders_index::Migration),
         ]
     }
 }
