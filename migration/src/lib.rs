@@ -18,6 +18,15 @@ mod m20261125_000013_paid_orders_index;
 
 pub struct Migrator;
 
+/// Runs SQL statements written for both databases, in order.
+async fn execute_all(m: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -16,30 +16,30 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        for statement in [
-            "DROP INDEX idx_live_outbox_unpublished",
-            "DROP INDEX idx_live_outbox_unnotified",
-            "CREATE INDEX idx_live_outbox_unpublished ON live_outbox (id) WHERE published_at IS NULL",
-            "CREATE INDEX idx_live_outbox_unnotified ON live_outbox (id) WHERE notified_at IS NULL",
-            "DROP INDEX idx_ledger_postings_transaction",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            m,
+            &[
+                "DROP INDEX idx_live_outbox_unpublished",
+                "DROP INDEX idx_live_outbox_unnotified",
+                "CREATE INDEX idx_live_outbox_unpublished ON live_outbox (id) WHERE published_at IS NULL",
+                "CREATE INDEX idx_live_outbox_unnotified ON live_outbox (id) WHERE notified_at IS NULL",
+                "DROP INDEX idx_ledger_postings_transaction",
+            ],
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        for statement in [
-            "DROP INDEX idx_live_outbox_unpublished",
-            "DROP INDEX idx_live_outbox_unnotified",
-            "CREATE INDEX idx_live_outbox_unpublished ON live_outbox (published_at, id)",
-            "CREATE INDEX idx_live_outbox_unnotified ON live_outbox (notified_at, id)",
-            "CREATE INDEX idx_ledger_postings_transaction ON ledger_postings (transaction_id)",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            m,
+            &[
+                "DROP INDEX idx_live_outbox_unpublished",
+                "DROP INDEX idx_live_outbox_unnotified",
+                "CREATE INDEX idx_live_outbox_unpublished ON live_outbox (published_at, id)",
+                "CREATE INDEX idx_live_outbox_unnotified ON live_outbox (notified_at, id)",
+                "CREATE INDEX idx_ledger_postings_transaction ON ledger_postings (transaction_id)",
+            ],
+        )
+        .await
     }
 }

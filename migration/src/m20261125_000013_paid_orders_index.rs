@@ -14,24 +14,24 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        for statement in [
-            "DROP INDEX idx_orders_status_created",
-            "CREATE INDEX idx_orders_paid ON orders (merchant_id, created_at) WHERE status = 'PAID'",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            m,
+            &[
+                "DROP INDEX idx_orders_status_created",
+                "CREATE INDEX idx_orders_paid ON orders (merchant_id, created_at) WHERE status = 'PAID'",
+            ],
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        for statement in [
-            "DROP INDEX idx_orders_paid",
-            "CREATE INDEX idx_orders_status_created ON orders (status, created_at)",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            m,
+            &[
+                "DROP INDEX idx_orders_paid",
+                "CREATE INDEX idx_orders_status_created ON orders (status, created_at)",
+            ],
+        )
+        .await
     }
 }
