@@ -314,9 +314,11 @@ async fn execute(
         mutation = is_mutation(&document, request.operation_name.as_deref());
         request.set_parsed_query(document);
     }
+    // The execution's future is large (kilobytes): boxed, the futures around it (the
+    // timeout, the batcher, this handler's, which axum boxes and moves) are copied small.
     let executed = tokio::time::timeout(
         config.request_timeout,
-        batch::drive(loaders, app.schema.execute(request)),
+        batch::drive(loaders, Box::pin(app.schema.execute(request))),
     )
     .await;
     // A mutation may have written live events: let the relay publish them now.
