@@ -59,14 +59,15 @@ impl<F: Future> Future for SentWithNext<F> {
 /// offer either way, so no statement run on its behalf (a type lookup) is.
 pub(crate) fn take_deferral(depth: usize) -> bool {
     DEFERRAL.with(|d| {
-        let deferred = d.get() == Deferral::Offered && depth == 1;
-        if d.get() == Deferral::Offered {
-            d.set(if deferred {
-                Deferral::Taken
-            } else {
-                Deferral::Off
-            });
+        if d.get() != Deferral::Offered {
+            return false;
         }
+        let deferred = depth == 1;
+        d.set(if deferred {
+            Deferral::Taken
+        } else {
+            Deferral::Off
+        });
         deferred
     })
 }
