@@ -120,10 +120,19 @@ fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let request_threads = config.request_workers(cores);
-    let requests = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(request_threads)
-        .enable_all()
-        .build()?;
+    // One thread: tokio's single-threaded runtime, which runs its tasks without the
+    // work-stealing queues and cross-thread wake-ups of the multi-threaded one (alternating
+    // runs: lookups 3–11 % faster with less CPU each).
+    let requests = if request_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(request_threads)
+            .enable_all()
+            .build()?
+    };
     let live = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.live_workers(cores))
         .thread_name("fenhong-live")
