@@ -2,7 +2,8 @@
 //! replayed keys, reused keys with other content, orders completed later or refunded) sent
 //! by concurrent clients through batching, and the same stream settled one order at a time
 //! without it in the order the batched run committed, leave identical databases and
-//! identical live events, on SQLite and PostgreSQL, with one instance and with two.
+//! identical live events, on SQLite and PostgreSQL, with one instance and with two, and with
+//! several merchants' streams at once.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -305,7 +306,7 @@ async fn send_concurrently(
     }
 }
 
-/// Everything the stream changed, with ids replaced by what they stand for (an order by
+/// Everything the stream changed at `merchant_id`, with ids replaced by what they stand for (an order by
 /// its idempotency key, an entry by its order's key), so two databases compare equal when
 /// they hold the same facts.
 async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static str, Vec<String>> {
@@ -346,6 +347,7 @@ async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static s
     out.insert("orders", rows);
     let mut rows: Vec<String> = entries
         .iter()
+        .filter(|e| e.merchant_id == merchant_id)
         .map(|e| {
             format!(
                 "{} ordinal={} user={} target={} received={} status={}",
@@ -365,6 +367,7 @@ async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static s
         .await
         .unwrap()
         .iter()
+        .filter(|p| p.merchant_id == merchant_id)
         .map(|p| {
             format!(
                 "{} {} {} {} order={}",
@@ -380,6 +383,7 @@ async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static s
     out.insert("postings", rows);
     let mut rows: Vec<String> = accounts
         .iter()
+        .filter(|a| a.merchant_id == merchant_id)
         .map(|a| format!("{} balance={}", account[&a.id], a.balance))
         .collect();
     rows.sort();
@@ -389,6 +393,7 @@ async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static s
         .await
         .unwrap()
         .iter()
+        .filter(|l| l.merchant_id == merchant_id)
         .map(|l| {
             format!(
                 "user={} order={} points={} remaining={} expires={:?}",
@@ -407,6 +412,7 @@ async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static s
         "queue state",
         states
             .iter()
+            .filter(|s| s.merchant_id == merchant_id)
             .map(|s| {
                 format!(
                     "merchant={} next={} live={} completed={} seq={}",
@@ -504,10 +510,13 @@ async fn committed_order(db: &DatabaseConnection, cafe: &Cafe) -> Vec<(Op, DateT
 
 /// `value_added`: with the value-added program on, every order settles through its own code
 /// in a shared transaction; with it off, runs of orders paid in cash and completed at once
-/// settle in memory (`batch_settle`) between the others.
-async fn differential(seed: u64, instances: usize, value_added: bool) {
+/// settle in memory (`batch_settle`) between the others. `cafes`: merchants whose streams are
+/// sent at once (each its own stream), their batches settled side by side.
+async fn differential(seed: u64, instances: usize, value_added: bool, cafes: usize) {
     const SHOPPERS: usize = 6;
-    let stream = stream(seed, SHOPPERS);
+    let streams: Vec<Stream> = (0..cafes as u64)
+        .map(|k| stream(seed + k, SHOPPERS))
+        .collect();
 
     // Batched: concurrent clients (over one or two instances).
     let batched = TestApp::with_config(|c| {
@@ -515,7 +524,10 @@ async fn differential(seed: u64, instances: usize, value_added: bool) {
         c.group_commit_max = 16;
     })
     .await;
-    let cafe = Arc::new(build_cafe(&batched, SHOPPERS, value_added).await);
+    let mut built = Vec::new();
+    for _ in 0..cafes {
+        built.push(Arc::new(build_cafe(&batched, SHOPPERS, value_added).await));
+    }
     let mut routers = vec![batched.router.clone()];
     let second = if instances > 1 {
         let second = batched.second_instance().await;
@@ -524,22 +536,33 @@ async fn differential(seed: u64, instances: usize, value_added: bool) {
     } else {
         None
     };
-    let ids = Arc::new(Mutex::new(HashMap::new()));
+    // Each café's orders by key (keys repeat between cafés).
+    let ids: Vec<_> = (0..cafes)
+        .map(|_| Arc::new(Mutex::new(HashMap::new())))
+        .collect();
     let clock = &batched.clock;
-    send_concurrently(clock, &routers, &cafe, stream.first.clone(), &ids, 8).await;
-    send_concurrently(clock, &routers, &cafe, stream.second.clone(), &ids, 8).await;
-    let grouped: u64 = std::iter::once(&batched.app)
-        .chain(second.as_ref())
-        .map(|app| app.state.commits.grouped())
-        .sum();
+    // Eight clients for one café, four each for several (two per instance with two).
+    let clients = if cafes > 1 { 4 } else { 8 };
+    for phase in [0, 1] {
+        futures::future::join_all(built.iter().zip(&streams).zip(&ids).map(
+            |((cafe, stream), ids)| {
+                let ops = if phase == 0 {
+                    stream.first.clone()
+                } else {
+                    stream.second.clone()
+                };
+                send_concurrently(clock, &routers, cafe, ops, ids, clients)
+            },
+        ))
+        .await;
+    }
+    let apps = || std::iter::once(&batched.app).chain(second.as_ref());
+    let grouped: u64 = apps().map(|app| app.state.commits.grouped()).sum();
     assert!(
         grouped > 0,
         "some orders were settled in a shared transaction"
     );
-    let in_memory: u64 = std::iter::once(&batched.app)
-        .chain(second.as_ref())
-        .map(|app| app.state.commits.in_memory())
-        .sum();
+    let in_memory: u64 = apps().map(|app| app.state.commits.in_memory()).sum();
     if value_added {
         assert_eq!(
             in_memory, 0,
@@ -551,43 +574,56 @@ async fn differential(seed: u64, instances: usize, value_added: bool) {
             "some runs of cash orders were settled in memory"
         );
     }
-    let merchant_id: i64 = cafe.merchant.id.parse().unwrap();
-    let replay = committed_order(&batched.app.state.db, &cafe).await;
-    assert!(
-        replay.len() > 40,
-        "the stream settled {} requests",
-        replay.len()
-    );
+    let mut replays = Vec::new();
+    for cafe in &built {
+        let replay = committed_order(&batched.app.state.db, cafe).await;
+        assert!(
+            replay.len() > 40,
+            "the stream settled {} requests",
+            replay.len()
+        );
+        replays.push(replay);
+    }
 
-    // Serial: no batching, one request at a time, in the order the batched run committed.
+    // Serial: no batching, one request at a time, each café's in the order the batched run
+    // committed them (cafés share nothing).
     let serial = TestApp::with_config(|c| c.group_commit = false).await;
-    let serial_cafe = build_cafe(&serial, SHOPPERS, value_added).await;
-    let mut serial_ids = HashMap::new();
-    for (op, at) in &replay {
-        serial.clock.set(*at);
-        let result = send(&serial.router, &serial_cafe, op, &serial_ids)
-            .await
-            .unwrap_or_else(|code| panic!("{op:?} failed alone: {code}"));
-        if let Op::Record { key, .. } = op {
-            serial_ids.insert(key.clone(), result);
+    let mut serial_cafes = Vec::new();
+    for _ in 0..cafes {
+        serial_cafes.push(build_cafe(&serial, SHOPPERS, value_added).await);
+    }
+    for (serial_cafe, replay) in serial_cafes.iter().zip(&replays) {
+        let mut serial_ids = HashMap::new();
+        for (op, at) in replay {
+            serial.clock.set(*at);
+            let result = send(&serial.router, serial_cafe, op, &serial_ids)
+                .await
+                .unwrap_or_else(|code| panic!("{op:?} failed alone: {code}"));
+            if let Op::Record { key, .. } = op {
+                serial_ids.insert(key.clone(), result);
+            }
         }
     }
 
-    let serial_merchant: i64 = serial_cafe.merchant.id.parse().unwrap();
-    assert_eq!(
-        merchant_id, serial_merchant,
-        "both runs built the same café"
-    );
-    let left = state(&batched.app.state.db, merchant_id).await;
-    let right = state(&serial.app.state.db, serial_merchant).await;
-    for (table, rows) in &left {
-        let other = &right[table];
-        if let Some(i) = (0..rows.len().max(other.len())).find(|&i| rows.get(i) != other.get(i)) {
-            panic!(
-                "{table} differ between batched and serial settling, first at row {i}:\n batched: {:?}\n serial:  {:?}",
-                rows.get(i),
-                other.get(i)
-            );
+    for (cafe, serial_cafe) in built.iter().zip(&serial_cafes) {
+        let merchant_id: i64 = cafe.merchant.id.parse().unwrap();
+        let serial_merchant: i64 = serial_cafe.merchant.id.parse().unwrap();
+        assert_eq!(
+            merchant_id, serial_merchant,
+            "both runs built the same café"
+        );
+        let left = state(&batched.app.state.db, merchant_id).await;
+        let right = state(&serial.app.state.db, serial_merchant).await;
+        for (table, rows) in &left {
+            let other = &right[table];
+            if let Some(i) = (0..rows.len().max(other.len())).find(|&i| rows.get(i) != other.get(i))
+            {
+                panic!(
+                    "{table} of café {merchant_id} differ between batched and serial settling, first at row {i}:\n batched: {:?}\n serial:  {:?}",
+                    rows.get(i),
+                    other.get(i)
+                );
+            }
         }
     }
     batched.assert_audit_clean().await;
@@ -596,15 +632,20 @@ async fn differential(seed: u64, instances: usize, value_added: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batched_and_serial_settling_leave_the_same_state_and_events() {
-    differential(11, 1, true).await;
+    differential(11, 1, true, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_settled_in_memory_equal_serial_settling() {
-    differential(37, 1, false).await;
+    differential(37, 1, false, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batched_settling_on_two_instances_equals_serial_settling() {
-    differential(23, 2, false).await;
+    differential(23, 2, false, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_merchants_batched_at_once_on_two_instances_equal_serial_settling() {
+    differential(51, 2, false, 3).await;
 }
