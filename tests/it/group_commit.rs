@@ -306,9 +306,9 @@ async fn send_concurrently(
     }
 }
 
-/// Everything the stream changed at `merchant_id`, with ids replaced by what they stand for (an order by
-/// its idempotency key, an entry by its order's key), so two databases compare equal when
-/// they hold the same facts.
+/// Everything the stream changed at `merchant_id`, with ids replaced by what they stand for
+/// (an order by its idempotency key, an entry by its order's key), so two databases compare
+/// equal when they hold the same facts.
 async fn state(db: &DatabaseConnection, merchant_id: i64) -> BTreeMap<&'static str, Vec<String>> {
     let orders = order::Entity::find().all(db).await.unwrap();
     let key_of: HashMap<i64, String> = orders
