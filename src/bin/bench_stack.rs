@@ -75,8 +75,11 @@ async fn main() -> anyhow::Result<()> {
         scratch.drop_now().await?;
         let figure = result?;
         println!(
-            "{phase}: {:.0}/s p50 {:.2} ms p99 {:.2} ms",
-            figure.rate, figure.p50, figure.p99
+            "{phase}: {:.0}/s p50 {:.2} ms p99 {:.2} ms{}",
+            figure.rate,
+            figure.p50,
+            figure.p99,
+            figure.cpu_text()
         );
         return Ok(());
     }
@@ -97,8 +100,11 @@ async fn main() -> anyhow::Result<()> {
             None => (String::new(), String::new()),
         };
         println!(
-            "{name:<50} {:>7.0}/s p50 {:>6.2} ms p99 {:>6.2} ms   {limit_text:<24} {ratio}",
-            f.rate, f.p50, f.p99
+            "{name:<50} {:>7.0}/s p50 {:>6.2} ms p99 {:>6.2} ms   {limit_text:<24} {ratio:<4}{}",
+            f.rate,
+            f.p50,
+            f.p99,
+            f.cpu_text()
         );
     };
     row(
@@ -164,6 +170,69 @@ struct Figure {
     rate: f64,
     p50: f64,
     p99: f64,
+    /// CPU time per request over the phase, in µs: the server's process and PostgreSQL's
+    /// (every process of that name on this machine), where they could be read.
+    cpu: Option<(f64, Option<f64>)>,
+}
+
+impl Figure {
+    fn cpu_text(&self) -> String {
+        match self.cpu {
+            Some((server, postgres)) => format!(
+                "   CPU/request: server {server:.0} µs{}",
+                postgres.map_or(String::new(), |p| format!(", PostgreSQL {p:.0} µs"))
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// Seconds of CPU a process has used (Linux: `utime + stime` of `/proc/<pid>/stat`, in
+/// the kernel's fixed 100 ticks a second).
+fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Seconds of CPU every `postgres` process on this machine has used (`None` when none runs
+/// here, as with a database elsewhere).
+fn postgres_cpu() -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == "postgres" {
+            if let Some(cpu) = process_cpu(pid) {
+                *total.get_or_insert(0.0) += cpu;
+            }
+        }
+    }
+    total
+}
+
+/// Runs a phase against the server `pid` and adds to its figure the CPU per request the
+/// server and PostgreSQL spent meanwhile.
+async fn metered(
+    pid: u32,
+    duration: Duration,
+    phase: impl std::future::Future<Output = anyhow::Result<Figure>>,
+) -> anyhow::Result<Figure> {
+    let before = (process_cpu(pid), postgres_cpu());
+    let mut figure = phase.await?;
+    let after = (process_cpu(pid), postgres_cpu());
+    let requests = figure.rate * duration.as_secs_f64();
+    let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / requests * 1e6);
+    figure.cpu = per(before.0, after.0).map(|server| (server, per(before.1, after.1)));
+    Ok(figure)
 }
 
 async fn shops(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<Arc<Vec<Shop>>> {
@@ -196,16 +265,21 @@ async fn only(url: &str, phase: &str, duration: Duration) -> anyhow::Result<Figu
     }
     let (server, base) = start_server(url, true)?;
     wait_up(&base).await;
-    eprintln!("server pid {}", server.0.id());
+    let pid = server.0.id();
+    eprintln!("server pid {pid}");
     let figure = match phase {
-        "hot1" => orders(&base, &shops, 1, 1, duration).await?,
-        "hot8" => orders(&base, &shops, 1, 8, duration).await?,
-        "hot32" => orders(&base, &shops, 1, 32, duration).await?,
-        "spread8" => orders(&base, &shops, 8, 8, duration).await?,
-        "typename" => load(&base, 8, duration, None, typename_body()).await?,
+        "hot1" => metered(pid, duration, orders(&base, &shops, 1, 1, duration)).await?,
+        "hot8" => metered(pid, duration, orders(&base, &shops, 1, 8, duration)).await?,
+        "hot32" => metered(pid, duration, orders(&base, &shops, 1, 32, duration)).await?,
+        "spread8" => metered(pid, duration, orders(&base, &shops, 8, 8, duration)).await?,
+        "typename" => {
+            let body = typename_body();
+            metered(pid, duration, load(&base, 8, duration, None, body)).await?
+        }
         "lookup" => {
             let token = Some(shops[0].token.clone());
-            load(&base, 8, duration, token, lookup_body(&shops[0])).await?
+            let body = lookup_body(&shops[0]);
+            metered(pid, duration, load(&base, 8, duration, token, body)).await?
         }
         other => anyhow::bail!("no phase {other}"),
     };
@@ -224,24 +298,39 @@ async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
     let bare = load(&bare_base, 8, duration, None, typename_body()).await?;
     let (server, base) = start_server(url, true)?;
     wait_up(&base).await;
-    let typename = load(&base, 8, duration, None, typename_body()).await?;
-    let lookup = load(
-        &base,
-        8,
+    let pid = server.0.id();
+    let typename = metered(
+        pid,
         duration,
-        Some(shops[0].token.clone()),
-        lookup_body(&shops[0]),
+        load(&base, 8, duration, None, typename_body()),
     )
     .await?;
-    let hot1 = orders(&base, &shops, 1, 1, duration).await?;
-    let hot8 = orders(&base, &shops, 1, 8, duration).await?;
-    let hot32 = orders(&base, &shops, 1, 32, duration).await?;
-    let spread8 = orders(&base, &shops, 8, 8, duration).await?;
+    let lookup = metered(
+        pid,
+        duration,
+        load(
+            &base,
+            8,
+            duration,
+            Some(shops[0].token.clone()),
+            lookup_body(&shops[0]),
+        ),
+    )
+    .await?;
+    let hot1 = metered(pid, duration, orders(&base, &shops, 1, 1, duration)).await?;
+    let hot8 = metered(pid, duration, orders(&base, &shops, 1, 8, duration)).await?;
+    let hot32 = metered(pid, duration, orders(&base, &shops, 1, 32, duration)).await?;
+    let spread8 = metered(pid, duration, orders(&base, &shops, 8, 8, duration)).await?;
     drop(server);
 
     let (server, base) = start_server(url, false)?;
     wait_up(&base).await;
-    let hot8_off = orders(&base, &shops, 1, 8, duration).await?;
+    let hot8_off = metered(
+        server.0.id(),
+        duration,
+        orders(&base, &shops, 1, 8, duration),
+    )
+    .await?;
     drop(server);
 
     let audit_clean = fenhong::ledger::audit(&conn).await?.is_clean();
@@ -570,6 +659,7 @@ async fn collect(
         rate: all.len() as f64 / duration.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
+        cpu: None,
     })
 }
 
