@@ -90,11 +90,13 @@ test('graphql-ws over WxWebSocket against the real server, across a restart', { 
   // kill -9 and start again on the same port and database.
   const socketsBefore = wx.sockets.length;
   await server.kill();
+  // Counted once the old server is gone: the new connection's first state can arrive
+  // before the wait below sees its socket open.
+  const seenBefore = seen.length;
   await waitFor(() => closes.length >= 1, { message: 'the adapter to report the close' });
   assert.ok([1006, 1001, 1012].includes(closes[0]), `abnormal close reported (${closes[0]})`);
   await server.start();
   await waitFor(() => wx.sockets.length > socketsBefore && wx.sockets[wx.sockets.length - 1].readyState === 1, { timeout: 20000, message: 'a new socket' });
-  const seenBefore = seen.length;
   await waitFor(() => seen.length > seenBefore, { timeout: 20000, message: 'resubscribed state' });
   assert.equal(last().position, beforeRestart, 'the state after the restart is the true one');
 
