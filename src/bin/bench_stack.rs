@@ -91,9 +91,9 @@ async fn main() -> anyhow::Result<()> {
     let figures = result?;
     println!();
     println!("measure ({seconds} s each, this machine)              fenhong                limit (same run)          ratio");
-    let tpcb1 = pgbench.as_ref().ok().map(|p| p.0);
-    let tpcb8 = pgbench.as_ref().ok().map(|p| p.1);
-    let select8 = pgbench.as_ref().ok().map(|p| p.2);
+    let tpcb1 = pgbench.as_ref().ok().map(|p| p.tpcb1);
+    let tpcb8 = pgbench.as_ref().ok().map(|p| p.tpcb8);
+    let select8 = pgbench.as_ref().ok().map(|p| p.select8);
     let row = |name: &str, f: &Figure, limit: Option<(f64, &str)>| {
         let (limit_text, ratio) = match limit {
             Some((l, what)) => (format!("{what} {l:>8.0}"), format!("{:.2}", f.rate / l)),
@@ -138,8 +138,15 @@ async fn main() -> anyhow::Result<()> {
         &figures.lookup,
         select8.map(|t| (t, "pgbench -S -c8")),
     );
-    if let Err(err) = &pgbench {
-        println!("pgbench not run: {err}");
+    match &pgbench {
+        Ok(Pgbench {
+            cpu: [Some(c1), Some(c8), Some(select)],
+            ..
+        }) => println!(
+            "PostgreSQL's CPU per pgbench transaction: TPC-B -c1 {c1:.0} µs, -c8 {c8:.0} µs, -S -c8 {select:.0} µs"
+        ),
+        Ok(_) => {}
+        Err(err) => println!("pgbench not run: {err}"),
     }
     println!(
         "ledger audit after the run: {}",
@@ -188,17 +195,24 @@ impl Figure {
 }
 
 /// Seconds of CPU a process has used (Linux: `utime + stime` of `/proc/<pid>/stat`, in
-/// the kernel's fixed 100 ticks a second).
-fn process_cpu(pid: u32) -> Option<f64> {
+/// the kernel's fixed 100 ticks a second), with `children` also what its children that
+/// ended and were waited for had used (`cutime + cstime`).
+fn process_cpu(pid: u32, children: bool) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let last = if children { 14 } else { 12 };
+    let mut ticks = 0u64;
+    for field in 11..=last {
+        ticks += fields.get(field)?.parse::<u64>().ok()?;
+    }
     Some(ticks as f64 / 100.0)
 }
 
-/// Seconds of CPU every `postgres` process on this machine has used (`None` when none runs
-/// here, as with a database elsewhere).
+/// Seconds of CPU every `postgres` process on this machine has used, the connections that
+/// ended meanwhile included (counted in the postmaster's children's time); `None` when none
+/// runs here, as with a database elsewhere.
 fn postgres_cpu() -> Option<f64> {
     let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -211,7 +225,7 @@ fn postgres_cpu() -> Option<f64> {
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim_end() == "postgres" {
-            if let Some(cpu) = process_cpu(pid) {
+            if let Some(cpu) = process_cpu(pid, true) {
                 *total.get_or_insert(0.0) += cpu;
             }
         }
@@ -226,9 +240,9 @@ async fn metered(
     duration: Duration,
     phase: impl std::future::Future<Output = anyhow::Result<Figure>>,
 ) -> anyhow::Result<Figure> {
-    let before = (process_cpu(pid), postgres_cpu());
+    let before = (process_cpu(pid, false), postgres_cpu());
     let mut figure = phase.await?;
-    let after = (process_cpu(pid), postgres_cpu());
+    let after = (process_cpu(pid, false), postgres_cpu());
     let requests = figure.rate * duration.as_secs_f64();
     let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / requests * 1e6);
     figure.cpu = per(before.0, after.0).map(|server| (server, per(before.1, after.1)));
@@ -664,7 +678,16 @@ async fn collect(
 }
 
 /// pgbench on its own scratch database: TPC-B with 1 and 8 clients, select-only with 8.
-fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<(f64, f64, f64)> {
+/// pgbench's rates (TPC-B `-c 1`, `-c 8`, select-only `-c 8`) and PostgreSQL's CPU per
+/// transaction in each (µs, when PostgreSQL runs on this machine).
+struct Pgbench {
+    tpcb1: f64,
+    tpcb8: f64,
+    select8: f64,
+    cpu: [Option<f64>; 3],
+}
+
+fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<Pgbench> {
     let init = Command::new("pgbench")
         .args(["-i", "-q", "-s", "1", url])
         .output()?;
@@ -673,22 +696,33 @@ fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<(f64, f64, f64)> {
         "pgbench -i: {}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let tps = |extra: &[&str]| -> anyhow::Result<f64> {
+    let tps = |extra: &[&str]| -> anyhow::Result<(f64, Option<f64>)> {
         let secs = seconds.to_string();
         let mut args = vec!["-n", "-T", &secs];
         args.extend_from_slice(extra);
         args.push(url);
+        let before = postgres_cpu();
         let out = Command::new("pgbench").args(&args).output()?;
+        let after = postgres_cpu();
         let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
+        let tps: f64 = text
+            .lines()
             .find(|l| l.starts_with("tps"))
             .and_then(|l| l.split_whitespace().nth(2))
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {text}"))
+            .ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {text}"))?;
+        let cpu = before
+            .zip(after)
+            .map(|(b, a)| (a - b) / (tps * seconds as f64) * 1e6);
+        Ok((tps, cpu))
     };
-    Ok((
-        tps(&["-c", "1", "-j", "1"])?,
-        tps(&["-c", "8", "-j", "2"])?,
-        tps(&["-S", "-c", "8", "-j", "2"])?,
-    ))
+    let (tpcb1, cpu1) = tps(&["-c", "1", "-j", "1"])?;
+    let (tpcb8, cpu8) = tps(&["-c", "8", "-j", "2"])?;
+    let (select8, cpu_select) = tps(&["-S", "-c", "8", "-j", "2"])?;
+    Ok(Pgbench {
+        tpcb1,
+        tpcb8,
+        select8,
+        cpu: [cpu1, cpu8, cpu_select],
+    })
 }
