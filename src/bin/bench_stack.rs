@@ -2,8 +2,12 @@
 //! over HTTP by this program's own client (keep-alive HTTP/1.1 connections, one per
 //! simulated client, each request written from one buffer and its answer read by its
 //! length: a load generator about as lean as pgbench's own client), beside the limits measured in the same run: pgbench's TPC-B and select-only on
-//! the same PostgreSQL server, and a bare axum JSON handler. Then `fenhong audit`'s check on
-//! what the run wrote.
+//! the same PostgreSQL server, and a bare axum JSON handler, each limit measured next to the
+//! phases compared with it (the bare handler just before `{ __typename }`, select-only just
+//! after the lookups, TPC-B with one client between the hot merchant's one and eight
+//! connections, with eight clients just after the eight merchants), so that the machine's
+//! own changes of speed during a run touch both sides of a ratio alike. Then
+//! `fenhong audit`'s check on what the run wrote.
 //!
 //! cargo build --release --bin fenhong --bin bench_stack && \
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres target/release/bench_stack [seconds]
@@ -83,12 +87,13 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let result = run(&scratch.url, duration).await;
     let bench = db::ScratchDatabase::create(&server, "fenhong_pgbench_").await?;
-    let pgbench = pgbench_all(&bench.url, seconds);
+    let pgbench = PgbenchDb::init(&bench.url);
+    let result = run(&scratch.url, duration, &pgbench).await;
     bench.drop_now().await?;
     scratch.drop_now().await?;
     let figures = result?;
+    let pgbench = &figures.pgbench;
     println!();
     println!("measure ({seconds} s each, this machine)              fenhong                limit (same run)          ratio");
     let tpcb1 = pgbench.as_ref().ok().map(|p| p.tpcb1);
@@ -138,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
         &figures.lookup,
         select8.map(|t| (t, "pgbench -S -c8")),
     );
-    match &pgbench {
+    match pgbench {
         Ok(Pgbench {
             cpu: [Some(c1), Some(c8), Some(select)],
             ..
@@ -146,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             "PostgreSQL's CPU per pgbench transaction: TPC-B -c1 {c1:.0} µs, -c8 {c8:.0} µs, -S -c8 {select:.0} µs"
         ),
         Ok(_) => {}
-        Err(err) => println!("pgbench not run: {err}"),
+        Err(err) => println!("pgbench not run: {err:#}"),
     }
     println!(
         "ledger audit after the run: {}",
@@ -169,6 +174,9 @@ struct Figures {
     typename: Figure,
     bare: Figure,
     lookup: Figure,
+    /// Each measured right after the phases compared with it (so a change in the machine's
+    /// speed during the run touches both sides of a ratio alike).
+    pgbench: anyhow::Result<Pgbench>,
     audit_clean: bool,
 }
 
@@ -301,7 +309,16 @@ async fn only(url: &str, phase: &str, duration: Duration) -> anyhow::Result<Figu
     Ok(figure)
 }
 
-async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
+async fn run(
+    url: &str,
+    duration: Duration,
+    pgbench: &anyhow::Result<PgbenchDb>,
+) -> anyhow::Result<Figures> {
+    // pgbench's figures, each taken right after the phase compared with it.
+    let limit = |extra: &'static [&'static str]| match pgbench {
+        Ok(db) => db.run(extra, duration),
+        Err(err) => Err(anyhow::anyhow!("{err:#}")),
+    };
     let conn = db::connect(url).await?;
     let shops = shops(&conn).await?;
 
@@ -331,10 +348,13 @@ async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
         ),
     )
     .await?;
+    let select8 = limit(&["-S", "-c", "8", "-j", "2"]);
     let hot1 = metered(pid, duration, orders(&base, &shops, 1, 1, duration)).await?;
+    let tpcb1 = limit(&["-c", "1", "-j", "1"]);
     let hot8 = metered(pid, duration, orders(&base, &shops, 1, 8, duration)).await?;
     let hot32 = metered(pid, duration, orders(&base, &shops, 1, 32, duration)).await?;
     let spread8 = metered(pid, duration, orders(&base, &shops, 8, 8, duration)).await?;
+    let tpcb8 = limit(&["-c", "8", "-j", "2"]);
     drop(server);
 
     let (server, base) = start_server(url, false)?;
@@ -357,6 +377,17 @@ async fn run(url: &str, duration: Duration) -> anyhow::Result<Figures> {
         typename,
         bare,
         lookup,
+        pgbench: (|| {
+            let (tpcb1, cpu1) = tpcb1?;
+            let (tpcb8, cpu8) = tpcb8?;
+            let (select8, cpu_select) = select8?;
+            Ok(Pgbench {
+                tpcb1,
+                tpcb8,
+                select8,
+                cpu: [cpu1, cpu8, cpu_select],
+            })
+        })(),
         audit_clean,
     })
 }
@@ -677,7 +708,6 @@ async fn collect(
     })
 }
 
-/// pgbench on its own scratch database: TPC-B with 1 and 8 clients, select-only with 8.
 /// pgbench's rates (TPC-B `-c 1`, `-c 8`, select-only `-c 8`) and PostgreSQL's CPU per
 /// transaction in each (µs, when PostgreSQL runs on this machine).
 struct Pgbench {
@@ -687,20 +717,35 @@ struct Pgbench {
     cpu: [Option<f64>; 3],
 }
 
-fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<Pgbench> {
-    let init = Command::new("pgbench")
-        .args(["-i", "-q", "-s", "1", url])
-        .output()?;
-    anyhow::ensure!(
-        init.status.success(),
-        "pgbench -i: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let tps = |extra: &[&str]| -> anyhow::Result<(f64, Option<f64>)> {
+/// pgbench's scratch database, initialised (scale 1).
+struct PgbenchDb {
+    url: String,
+}
+
+impl PgbenchDb {
+    fn init(url: &str) -> anyhow::Result<PgbenchDb> {
+        let init = Command::new("pgbench")
+            .args(["-i", "-q", "-s", "1", url])
+            .output()
+            .context("pgbench")?;
+        anyhow::ensure!(
+            init.status.success(),
+            "pgbench -i: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        Ok(PgbenchDb {
+            url: url.to_owned(),
+        })
+    }
+
+    /// One pgbench run of `duration` with `extra` arguments: its tps and PostgreSQL's CPU
+    /// per transaction.
+    fn run(&self, extra: &[&str], duration: Duration) -> anyhow::Result<(f64, Option<f64>)> {
+        let seconds = duration.as_secs();
         let secs = seconds.to_string();
         let mut args = vec!["-n", "-T", &secs];
         args.extend_from_slice(extra);
-        args.push(url);
+        args.push(&self.url);
         let before = postgres_cpu();
         let out = Command::new("pgbench").args(&args).output()?;
         let after = postgres_cpu();
@@ -715,14 +760,5 @@ fn pgbench_all(url: &str, seconds: u64) -> anyhow::Result<Pgbench> {
             .zip(after)
             .map(|(b, a)| (a - b) / (tps * seconds as f64) * 1e6);
         Ok((tps, cpu))
-    };
-    let (tpcb1, cpu1) = tps(&["-c", "1", "-j", "1"])?;
-    let (tpcb8, cpu8) = tps(&["-c", "8", "-j", "2"])?;
-    let (select8, cpu_select) = tps(&["-S", "-c", "8", "-j", "2"])?;
-    Ok(Pgbench {
-        tpcb1,
-        tpcb8,
-        select8,
-        cpu: [cpu1, cpu8, cpu_select],
-    })
+    }
 }
