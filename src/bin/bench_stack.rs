@@ -223,22 +223,38 @@ fn process_cpu(pid: u32, children: bool) -> Option<f64> {
 /// runs here, as with a database elsewhere.
 fn postgres_cpu() -> Option<f64> {
     let mut total = None;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim_end() == "postgres" {
-            if let Some(cpu) = process_cpu(pid, true) {
-                *total.get_or_insert(0.0) += cpu;
-            }
+    for pid in postgres_pids() {
+        if let Some(cpu) = process_cpu(pid, true) {
+            *total.get_or_insert(0.0) += cpu;
         }
     }
     total
+}
+
+/// The `postgres` processes on this machine.
+fn postgres_pids() -> std::collections::BTreeSet<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .collect()
+}
+
+/// Waits (at most a second) until every `postgres` process not in `before` has gone: the
+/// backends of connections just closed. One read of the CPU while they exit could miss a
+/// backend already gone from `/proc` and not yet counted in its parent's children's time,
+/// and charge its whole CPU to the next phase.
+fn connections_ended(before: &std::collections::BTreeSet<u32>) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !postgres_pids().is_subset(before) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs a phase against the server `pid` and adds to its figure the CPU per request the
@@ -746,8 +762,10 @@ impl PgbenchDb {
         let mut args = vec!["-n", "-T", &secs];
         args.extend_from_slice(extra);
         args.push(&self.url);
+        let processes = postgres_pids();
         let before = postgres_cpu();
         let out = Command::new("pgbench").args(&args).output()?;
+        connections_ended(&processes);
         let after = postgres_cpu();
         let text = String::from_utf8_lossy(&out.stdout);
         let tps: f64 = text
