@@ -174,7 +174,7 @@ struct Figures {
     typename: Figure,
     bare: Figure,
     lookup: Figure,
-    /// Each measured right after the phases compared with it (so a change in the machine's
+    /// Each rate measured next to the phases compared with it (so a change in the machine's
     /// speed during the run touches both sides of a ratio alike).
     pgbench: anyhow::Result<Pgbench>,
     audit_clean: bool,
@@ -330,7 +330,7 @@ async fn run(
     duration: Duration,
     pgbench: &anyhow::Result<PgbenchDb>,
 ) -> anyhow::Result<Figures> {
-    // pgbench's figures, each taken right after the phase compared with it.
+    // pgbench's figures, each taken next to the phases compared with it.
     let limit = |extra: &'static [&'static str]| match pgbench {
         Ok(db) => db.run(extra, duration),
         Err(err) => Err(anyhow::anyhow!("{err:#}")),
